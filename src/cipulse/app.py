@@ -1,0 +1,95 @@
+"""``create_app(settings)`` builds everything; nothing is built at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from cipulse import migrate
+from cipulse.analytics.routes import router as analytics_router
+from cipulse.context import AppContext
+from cipulse.ingest.routes import router as ingest_router
+from cipulse.live.routes import router as live_router
+from cipulse.settings import Settings
+from cipulse.simulator.routes import router as simulator_router
+from cipulse.system.routes import router as system_router
+from cipulse.web.routes import router as web_router
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+
+BackgroundJob = Callable[[AppContext], Coroutine[Any, Any, None]]
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "header", "path")]
+    return f"{'.'.join(loc) or 'body'}: {error.get('msg', 'invalid')}"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 body plus one readable line that names each bad field."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{k: v for k, v in e.items() if k != "ctx"} for e in exc.errors()]
+    for error in errors:
+        if "input" in error and not isinstance(error["input"], str | int | float | None):
+            error.pop("input")
+    message = "; ".join(_describe(e) for e in errors)
+    return JSONResponse({"detail": errors, "message": message}, status_code=422)
+
+
+def create_app(
+    settings: Settings | None = None, *, background: list[BackgroundJob] | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    extra_jobs = list(background or [])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = AppContext.build(settings)
+        app.state.ctx = ctx
+        if settings.auto_migrate:
+            await asyncio.to_thread(migrate.upgrade, ctx.db.engine)
+        ctx.bus.bind(asyncio.get_running_loop())
+        tasks = [asyncio.create_task(ctx.broadcaster.run(), name="live-metrics")]
+        if settings.smtp_enabled:
+            tasks.append(asyncio.create_task(ctx.mail_worker.run(), name="mail-worker"))
+        tasks += [asyncio.create_task(job(ctx)) for job in extra_jobs]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            ctx.db.dispose()
+
+    app = FastAPI(
+        title="cipulse",
+        summary="CI health and observability for GitHub Actions and any CI",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in (
+        system_router,
+        ingest_router,
+        analytics_router,
+        simulator_router,
+        live_router,
+        web_router,
+    ):
+        app.include_router(router)
+    return app

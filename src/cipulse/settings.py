@@ -1,0 +1,177 @@
+"""One typed source of configuration: every knob is a ``CIPULSE_*`` environment variable.
+
+Secrets may also be read from a file named by ``CIPULSE_<NAME>_FILE`` so that they can come from
+Docker/Kubernetes secrets instead of the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "CIPULSE_"
+SECRET_FIELDS = ("ingest_token", "admin_token", "smtp_password")
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "cipulse"
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the environment variable."""
+
+
+class _SecretFileSource(PydanticBaseSettingsSource):
+    """Reads ``CIPULSE_<SECRET>_FILE`` for the secret fields."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        env = f"{ENV_PREFIX}{field_name.upper()}_FILE"
+        path = os.environ.get(env)
+        if field_name not in SECRET_FIELDS or not path:
+            return None, field_name, False
+        try:
+            return Path(path).read_text(encoding="utf-8").strip(), field_name, False
+        except OSError as exc:
+            raise SettingsError(f"{env}: cannot read the file {path!r} ({exc.strerror})") from None
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Folder for the SQLite database, logs and downloaded files.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite file `cipulse.db` in the data dir. "
+        "Use `postgresql+psycopg://user@host/db` for PostgreSQL.",
+    )
+    auto_migrate: bool = Field(
+        default=True,
+        description="Apply database migrations when the server starts. Turn off when several "
+        "processes share one database and `cipulse db upgrade` runs on deploy.",
+    )
+    base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Public address of the dashboard, used for links in emails.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log verbosity."
+    )
+    ingest_token: SecretStr | None = Field(
+        default=None,
+        description="When set, `POST /api/events/run` needs `Authorization: Bearer <token>`.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="When set, admin endpoints (`POST /api/simulate`) need "
+        "`Authorization: Bearer <token>`.",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server; email on failed runs is off when unset."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str | None = Field(default=None, description="SMTP login user, if any.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP login password.")
+    smtp_from: str = Field(default="cipulse@localhost", description="Sender address.")
+    smtp_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Recipients of failure emails, comma separated.",
+    )
+    smtp_security: Literal["auto", "starttls", "tls", "none"] = Field(
+        default="auto",
+        description="`starttls` upgrades a plain connection (port 587), `tls` is implicit TLS "
+        "(port 465), `none` never encrypts, `auto` upgrades when the server offers it.",
+    )
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0, description="SMTP socket timeout.")
+    mail_max_attempts: int = Field(
+        default=10, ge=1, description="Tries before an email is given up (it stays listed)."
+    )
+    mail_retry_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="First retry delay after a failed send; doubles each try, capped at 1 hour.",
+    )
+    live_min_interval_ms: int = Field(
+        default=200,
+        ge=0,
+        description="Least time between two `metrics_update` broadcasts; a burst of ingests is "
+        "folded into one update so that live clients never fall behind.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _SecretFileSource(settings_cls), file_secret_settings)
+
+    @field_validator("smtp_to", mode="before")
+    @classmethod
+    def _split_recipients(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("smtp_to")
+    @classmethod
+    def _check_recipients(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if "@" not in address:
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("only sqlite:/// and postgresql+psycopg:// URLs are supported")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            if self.database_url.startswith("postgresql://"):
+                return "postgresql+psycopg://" + self.database_url.removeprefix("postgresql://")
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'cipulse.db'}"
+
+    @property
+    def smtp_enabled(self) -> bool:
+        return bool(self.smtp_host and self.smtp_to)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning pydantic's errors into one line per bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = ENV_PREFIX + "_".join(str(p) for p in error["loc"][:1]).upper()
+            lines.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid setting " + "; ".join(lines)) from None
