@@ -140,15 +140,18 @@ def test_ingest_token_required_when_set(make_settings) -> None:  # type: ignore[
         wrong = c.post("/api/events/run", json=body, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
         assert "s3cret-token" not in wrong.text
-        ok = c.post(
-            "/api/events/run", json=body, headers={"Authorization": "Bearer s3cret-token"}
-        )
+        ok = c.post("/api/events/run", json=body, headers={"Authorization": "Bearer s3cret-token"})
         assert ok.status_code == 201
         assert len(c.get("/api/runs").json()) == 1
 
 
 def test_naive_timestamps_are_taken_as_utc(client: TestClient) -> None:
-    r = post(client, pipeline="p", status="success", started_at="2026-11-20T10:00:00",
-             finished_at="2026-11-20T11:00:00+01:00")
+    r = post(
+        client,
+        pipeline="p",
+        status="success",
+        started_at="2026-11-20T10:00:00",
+        finished_at="2026-11-20T11:00:00+01:00",
+    )
     assert r.status_code == 201
     assert r.json()["run"]["duration_sec"] == 0

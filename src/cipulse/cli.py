@@ -40,9 +40,39 @@ def _logging(settings: Settings) -> None:
     )
 
 
+def _preflight(settings: Settings) -> None:
+    """Fail with one clear line, not a traceback, when the database cannot be used."""
+    from cipulse import migrate
+    from cipulse.db import make_engine
+
+    try:
+        engine = make_engine(settings.resolved_database_url)
+    except Exception as exc:
+        err.print(f"[red]error:[/red] cannot open the database: {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from None
+    try:
+        if settings.auto_migrate:
+            migrate.upgrade(engine)
+        elif migrate.current_revision(engine) != migrate.head_revision(engine):
+            err.print(
+                "[red]error:[/red] the database schema is not up to date and "
+                "CIPULSE_AUTO_MIGRATE is off: run `cipulse db upgrade` first"
+            )
+            raise typer.Exit(1)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        err.print(f"[red]error:[/red] cannot use the database: {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+
+
 def _serve(settings: Settings, host: str, port: int, *, demo: bool) -> None:
     from cipulse.app import create_app
     from cipulse.simulator import tasks as demo_tasks
+
+    _preflight(settings)
 
     jobs = []
     if demo:
