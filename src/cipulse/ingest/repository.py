@@ -24,11 +24,15 @@ def get_or_create_pipeline(session: Session, name: str) -> Pipeline:
     return session.scalars(select(Pipeline).where(Pipeline.name == name)).one()
 
 
+# Both finders lock the row (PostgreSQL; SQLite writers are serialised anyway), so two events
+# completing the same run one after the other cannot both see it running.
+
+
 def find_by_external_id(session: Session, pipeline_id: int, external_id: str) -> PipelineRun | None:
     return session.scalar(
-        select(PipelineRun).where(
-            PipelineRun.pipeline_id == pipeline_id, PipelineRun.external_id == external_id
-        )
+        select(PipelineRun)
+        .where(PipelineRun.pipeline_id == pipeline_id, PipelineRun.external_id == external_id)
+        .with_for_update(of=PipelineRun)
     )
 
 
@@ -43,6 +47,7 @@ def find_running(session: Session, pipeline_id: int, commit: str | None) -> Pipe
         .where(PipelineRun.status == "running")
         .order_by(PipelineRun.started_at.desc(), PipelineRun.id.desc())
         .limit(1)
+        .with_for_update(of=PipelineRun)
     )
 
 

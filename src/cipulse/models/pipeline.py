@@ -51,7 +51,7 @@ class PipelineRun(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    pipeline: Mapped[Pipeline] = relationship(lazy="joined")
+    pipeline: Mapped[Pipeline] = relationship(lazy="joined", innerjoin=True)
 
 
 class PipelineRunHourly(Base):
