@@ -33,7 +33,7 @@ BACKENDS = ["sqlite", "postgresql"]
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_environment() -> Iterator[None]:
     """Settings on the developer's machine must not leak into the tests."""
-    saved = {k: v for k, v in os.environ.items() if k.startswith("CIPULSE_")}
+    saved = {k: v for k, v in os.environ.items() if k.startswith("CIPULSE_") or k == "GITHUB_TOKEN"}
     for key in saved:
         if key != "CIPULSE_TEST_POSTGRES_URL":
             del os.environ[key]

@@ -14,6 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cipulse import migrate
 from cipulse.analytics.routes import router as analytics_router
@@ -22,6 +24,8 @@ from cipulse.ingest.routes import router as ingest_router
 from cipulse.live.routes import router as live_router
 from cipulse.settings import Settings
 from cipulse.simulator.routes import router as simulator_router
+from cipulse.sync import tasks as sync_tasks
+from cipulse.sync.routes import router as sync_router
 from cipulse.system.routes import router as system_router
 from cipulse.web.routes import router as web_router
 
@@ -47,6 +51,26 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": errors, "message": message}, status_code=422)
 
 
+class ApiOnlyCors:
+    """CORS for ``/api/*`` only (design A); pages and webhooks are same-origin."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["X-Data-Source"],
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 def create_app(
     settings: Settings | None = None, *, background: list[BackgroundJob] | None = None
 ) -> FastAPI:
@@ -63,6 +87,15 @@ def create_app(
         tasks = [asyncio.create_task(ctx.broadcaster.run(), name="live-metrics")]
         if settings.smtp_enabled:
             tasks.append(asyncio.create_task(ctx.mail_worker.run(), name="mail-worker"))
+        await asyncio.to_thread(sync_tasks.register_configured_repos, ctx.db, settings)
+        if settings.github_token is not None and (
+            settings.poll_interval_minutes or settings.reconcile_cron
+        ):
+            tasks.append(
+                asyncio.create_task(
+                    sync_tasks.schedule_forever(ctx.sync, ctx.db, settings), name="sync-schedule"
+                )
+            )
         tasks += [asyncio.create_task(job(ctx)) for job in extra_jobs]
         try:
             yield
@@ -72,6 +105,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            await ctx.sync.aclose()
             ctx.db.dispose()
 
     app = FastAPI(
@@ -82,12 +116,15 @@ def create_app(
     )
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, _validation_error)
+    if settings.cors_origins:
+        app.add_middleware(ApiOnlyCors, origins=settings.cors_origins)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (
         system_router,
         ingest_router,
         analytics_router,
         simulator_router,
+        sync_router,
         live_router,
         web_router,
     ):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -18,6 +18,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+repo_app = typer.Typer(help="Repositories synced from GitHub.", no_args_is_help=True)
+app.add_typer(repo_app, name="repo")
+out = Console()
 err = Console(stderr=True)
 
 HostOption = Annotated[
@@ -146,6 +149,214 @@ def db_current() -> None:
         typer.echo(f"head:    {migrate.head_revision(engine)}")
     finally:
         engine.dispose()
+
+
+REPO_RE = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+
+
+def _check_repo_name(name: str) -> str:
+    import re
+
+    if not re.match(REPO_RE, name):
+        err.print(
+            f"[red]error:[/red] {name!r} is not OWNER/NAME (for example octo-org/hello-world)"
+        )
+        raise typer.Exit(2)
+    return name
+
+
+def _database(settings: Settings):  # type: ignore[no-untyped-def]
+    from cipulse import migrate
+    from cipulse.db import Database
+
+    db = Database(settings.resolved_database_url)
+    try:
+        if settings.auto_migrate:
+            migrate.upgrade(db.engine)
+    except Exception as exc:
+        err.print(f"[red]error:[/red] cannot use the database: {type(exc).__name__}: {exc}")
+        raise typer.Exit(1) from None
+    return db
+
+
+@repo_app.command("add")
+def repo_add(
+    name: Annotated[str, typer.Argument(help="OWNER/NAME")],
+    branch: Annotated[
+        list[str] | None,
+        typer.Option("--branch", "-b", help="Only this branch (repeatable); default: all."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option(help="Ask GitHub that the repository exists and the token sees it.")
+    ] = True,
+) -> None:
+    """Track a repository: it is synced on schedule and by `cipulse sync`."""
+    import asyncio
+
+    from cipulse.github import errors
+    from cipulse.sync import repository
+    from cipulse.sync.tasks import SyncCoordinator
+
+    _check_repo_name(name)
+    settings = _settings()
+    db = _database(settings)
+    if check and settings.github_token is not None:
+
+        async def exists() -> str:
+            coordinator = SyncCoordinator(db=db, settings=settings)
+            try:
+                page = await coordinator.client().get(f"/repos/{name}")
+                return str(page.data.get("full_name") or name)
+            finally:
+                await coordinator.aclose()
+
+        try:
+            name = asyncio.run(exists())
+        except errors.NotFound:
+            err.print(
+                f"[red]error:[/red] GitHub has no repository {name}, or the token cannot see it"
+            )
+            raise typer.Exit(1) from None
+        except errors.GitHubError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+    with db.write() as uow:
+        repository.track_repo(uow.session, name, branch or [])
+    which = ", ".join(branch) if branch else "all branches"
+    out.print(f"tracking {name} ({which}); run `cipulse sync {name}` to fetch its runs now")
+    db.dispose()
+
+
+@repo_app.command("list")
+def repo_list() -> None:
+    """Show every known repository, its branches and its last sync."""
+    from rich.table import Table
+
+    from cipulse.sync import repository
+
+    settings = _settings()
+    db = _database(settings)
+    with db.read() as session:
+        rows = repository.status_rows(session)
+        if not rows:
+            out.print("no repositories yet: `cipulse repo add OWNER/NAME`")
+        table = Table("repository", "branches", "tracked", "runs", "last sync", "last error")
+        for repo, st, count in rows:
+            last = (
+                st.last_success_at.strftime("%Y-%m-%d %H:%M UTC")
+                if st and st.last_success_at
+                else "never"
+            )
+            table.add_row(
+                repo.full_name,
+                ", ".join(repo.branches or []) or "all",
+                "yes" if repo.tracked else "no",
+                str(count),
+                last,
+                (st.last_error or "") if st else "",
+            )
+        if rows:
+            out.print(table)
+    db.dispose()
+
+
+@repo_app.command("remove")
+def repo_remove(
+    name: Annotated[str, typer.Argument(help="OWNER/NAME")],
+    forget: Annotated[
+        bool, typer.Option(help="Also delete its stored runs, jobs and sync state.")
+    ] = False,
+) -> None:
+    """Stop tracking a repository (its data stays unless --forget)."""
+    from cipulse.sync import repository
+
+    _check_repo_name(name)
+    settings = _settings()
+    db = _database(settings)
+    with db.write() as uow:
+        found = repository.untrack_repo(uow.session, name, forget=forget)
+    db.dispose()
+    if not found:
+        err.print(f"[red]error:[/red] {name} is not a known repository (see `cipulse repo list`)")
+        raise typer.Exit(1)
+    out.print(f"{'forgot' if forget else 'stopped tracking'} {name}")
+
+
+@app.command()
+def sync(
+    name: Annotated[
+        str | None, typer.Argument(help="OWNER/NAME; default: every tracked one.")
+    ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, max=400, help="Re-read the last N days (default: since last sync)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many runs, newest first.")
+    ] = None,
+) -> None:
+    """Fetch runs, attempts, jobs and steps from GitHub now."""
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cipulse.sync import repository
+    from cipulse.sync.tasks import SyncCoordinator
+
+    settings = _settings()
+    if settings.github_token is None:
+        err.print(
+            "[red]error:[/red] no GitHub token: set CIPULSE_GITHUB_TOKEN (or GITHUB_TOKEN) to a "
+            "token that can read Actions"
+        )
+        raise typer.Exit(1)
+    db = _database(settings)
+    if name is not None:
+        _check_repo_name(name)
+        names = [name]
+    else:
+        with db.read() as session:
+            names = [r.full_name for r in repository.tracked_repos(session)]
+        if not names:
+            err.print("[red]error:[/red] no repository is tracked: `cipulse repo add OWNER/NAME`")
+            raise typer.Exit(1)
+
+    async def run_all() -> int:
+        coordinator = SyncCoordinator(db=db, settings=settings)
+        failures = 0
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        try:
+            with Progress(*columns, console=err, transient=True) as bar:
+                for repo in names:
+                    runs = bar.add_task(f"{repo} runs", total=None)
+                    jobs = bar.add_task(f"{repo} jobs", total=None)
+
+                    def report(
+                        kind: str, done: int, total: int | None, runs: Any = runs, jobs: Any = jobs
+                    ) -> None:
+                        bar.update(runs if kind == "runs" else jobs, completed=done, total=total)
+
+                    result = await coordinator.sync(repo, days=days, limit=limit, progress=report)
+                    bar.remove_task(runs)
+                    bar.remove_task(jobs)
+                    line = result.describe()
+                    if result.error:
+                        failures += 1
+                        err.print(f"[red]error:[/red] {result.repo}: {result.error}")
+                    out.print(line, highlight=False)
+        finally:
+            await coordinator.aclose()
+        return failures
+
+    failures = asyncio.run(run_all())
+    db.dispose()
+    if failures:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from cipulse.db import Database
 from cipulse.live.bus import Bus
 from cipulse.live.service import MetricsBroadcaster
 from cipulse.settings import Settings
+from cipulse.sync.tasks import SyncCoordinator
 
 
 @dataclass
@@ -20,6 +21,7 @@ class AppContext:
     bus: Bus
     broadcaster: MetricsBroadcaster
     mail_worker: MailWorker
+    sync: SyncCoordinator
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
@@ -33,6 +35,7 @@ class AppContext:
                 db=db, bus=bus, min_interval_ms=settings.live_min_interval_ms
             ),
             mail_worker=MailWorker(db=db, settings=settings),
+            sync=SyncCoordinator(db=db, settings=settings),
         )
 
 

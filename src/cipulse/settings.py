@@ -7,10 +7,12 @@ Docker/Kubernetes secrets instead of the environment.
 from __future__ import annotations
 
 import os
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -20,7 +22,8 @@ from pydantic_settings import (
 )
 
 ENV_PREFIX = "CIPULSE_"
-SECRET_FIELDS = ("ingest_token", "admin_token", "smtp_password")
+SECRET_FIELDS = ("ingest_token", "admin_token", "smtp_password", "github_token")
+REPO_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(@[^\s@]+)?$")
 
 
 def _default_data_dir() -> Path:
@@ -119,6 +122,41 @@ class Settings(BaseSettings):
         "folded into one update so that live clients never fall behind.",
     )
 
+    github_token: SecretStr | None = Field(
+        default=None,
+        description="Token for GitHub's REST API (a fine-grained token with Actions: read). "
+        "Falls back to the plain `GITHUB_TOKEN` variable.",
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com",
+        description="GitHub's REST API; GitHub Enterprise Server users set `https://HOST/api/v3`.",
+    )
+    github_concurrency: int = Field(
+        default=1, ge=1, le=8, description="Requests in flight at once per token."
+    )
+    repos: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Repositories to track, comma separated: `owner/name` for every branch, "
+        "`owner/name@branch` (repeatable) for some.",
+    )
+    initial_sync_days: int = Field(
+        default=30, ge=1, le=400, description="How far back the first sync of a repository goes."
+    )
+    poll_interval_minutes: float = Field(
+        default=5,
+        ge=0,
+        description="Minutes between two polls of each tracked repository; 0 turns polling off.",
+    )
+    reconcile_cron: str = Field(
+        default="0 6 * * *",
+        description="Cron expression (UTC) of the daily full reconcile; empty turns it off.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Origins allowed to call `/api/*` from a browser, comma separated; "
+        "empty turns CORS off.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -130,7 +168,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _SecretFileSource(settings_cls), file_secret_settings)
 
-    @field_validator("smtp_to", mode="before")
+    @field_validator("smtp_to", "repos", "cors_origins", mode="before")
     @classmethod
     def _split_recipients(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -144,6 +182,50 @@ class Settings(BaseSettings):
             if "@" not in address:
                 raise ValueError(f"{address!r} is not an email address")
         return value
+
+    @field_validator("repos")
+    @classmethod
+    def _check_repos(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not REPO_PATTERN.match(entry):
+                raise ValueError(f"{entry!r} is not owner/name or owner/name@branch")
+        return value
+
+    @field_validator("reconcile_cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        if value.strip():
+            from cronsim import CronSim, CronSimError
+
+            try:
+                CronSim(value, datetime.now(UTC))
+            except CronSimError as exc:
+                raise ValueError(f"{value!r} is not a cron expression ({exc})") from None
+        return value.strip()
+
+    @field_validator("github_api_url", "base_url")
+    @classmethod
+    def _check_http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _github_token_fallback(self) -> Settings:
+        if self.github_token is None and os.environ.get("GITHUB_TOKEN"):
+            self.github_token = SecretStr(os.environ["GITHUB_TOKEN"])
+        return self
+
+    @property
+    def tracked_repos(self) -> dict[str, list[str]]:
+        """``CIPULSE_REPOS`` as {owner/name: [branches]}; an empty list means every branch."""
+        out: dict[str, list[str]] = {}
+        for entry in self.repos:
+            name, _, branch = entry.partition("@")
+            branches = out.setdefault(name, [])
+            if branch and branch not in branches:
+                branches.append(branch)
+        return out
 
     @field_validator("database_url")
     @classmethod

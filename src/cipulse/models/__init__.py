@@ -1,12 +1,21 @@
 """All ORM models live here, so that migrations and every package see one metadata."""
 
 from cipulse.models.base import Base, UTCDateTime, utcnow
-from cipulse.models.github import Job, Repository, Step, Workflow, WorkflowRun
+from cipulse.models.github import (
+    HttpCache,
+    Job,
+    Repository,
+    Step,
+    SyncState,
+    Workflow,
+    WorkflowRun,
+)
 from cipulse.models.outbox import MailOutbox
 from cipulse.models.pipeline import Pipeline, PipelineRun, PipelineRunHourly
 
 __all__ = [
     "Base",
+    "HttpCache",
     "Job",
     "MailOutbox",
     "Pipeline",
@@ -14,6 +23,7 @@ __all__ = [
     "PipelineRunHourly",
     "Repository",
     "Step",
+    "SyncState",
     "UTCDateTime",
     "Workflow",
     "WorkflowRun",

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cipulse.models.base import Base, UTCDateTime, utcnow
@@ -23,6 +35,9 @@ class Repository(Base):
     html_url: Mapped[str | None] = mapped_column(String(500))
     installation_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Synced on schedule when tracked; ``branches`` empty means every branch.
+    tracked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    branches: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class Workflow(Base):
@@ -65,6 +80,8 @@ class WorkflowRun(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     run_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The run state whose jobs are stored: jobs are fetched again only when this differs.
+    jobs_synced_for: Mapped[str | None] = mapped_column(String(80))
 
 
 class Job(Base):
@@ -75,10 +92,13 @@ class Job(Base):
     run_id: Mapped[int] = mapped_column(
         ForeignKey("workflow_run.id", ondelete="CASCADE"), index=True
     )
+    run_attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     name: Mapped[str] = mapped_column(String(500))
+    workflow_name: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(30))
     conclusion: Mapped[str | None] = mapped_column(String(30))
     head_sha: Mapped[str | None] = mapped_column(String(64))
+    head_branch: Mapped[str | None] = mapped_column(String(255))
     html_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -100,3 +120,39 @@ class Step(Base):
     conclusion: Mapped[str | None] = mapped_column(String(30))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SyncState(Base):
+    """What the last syncs of a repository did, so a user sees freshness and API budget."""
+
+    __tablename__ = "sync_state"
+
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repository.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    initial_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    newest_run_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_requests: Mapped[int] = mapped_column(Integer, default=0)
+    last_not_modified: Mapped[int] = mapped_column(Integer, default=0)
+    last_points: Mapped[int] = mapped_column(Integer, default=0)
+    total_requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    rate_limit: Mapped[int | None] = mapped_column(Integer)
+    rate_remaining: Mapped[int | None] = mapped_column(Integer)
+    rate_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class HttpCache(Base):
+    """ETag and body of GitHub answers, per token and URL, so unchanged lists cost nothing."""
+
+    __tablename__ = "http_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str] = mapped_column(String(200))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,378 @@
+"""Writes of the sync stage: idempotent upserts keyed by GitHub ids, sync state, ETag store."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from cipulse.github.schemas import JobData, RunData, WorkflowData
+from cipulse.models import HttpCache, Job, Repository, Step, SyncState, Workflow, WorkflowRun
+from cipulse.models.base import utcnow
+
+FAILED = {"failure", "timed_out", "startup_failure"}
+PASSED = {"success", "neutral", "skipped"}
+
+
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+
+
+def run_version(run: RunData) -> str:
+    """What must change on GitHub for the stored jobs of a run to be stale."""
+    updated = run.updated_at.isoformat() if run.updated_at else "-"
+    return f"{run.run_attempt}|{run.status}|{updated}"[:80]
+
+
+# -- repositories ---------------------------------------------------------------------------
+
+
+def get_repo(session: Session, full_name: str) -> Repository | None:
+    return session.scalar(
+        select(Repository).where(func.lower(Repository.full_name) == full_name.lower())
+    )
+
+
+def ensure_repo(session: Session, full_name: str) -> Repository:
+    repo = get_repo(session, full_name)
+    if repo is None:
+        owner, _, name = full_name.partition("/")
+        repo = Repository(owner=owner, name=name, full_name=full_name, branches=[])
+        session.add(repo)
+        session.flush()
+    return repo
+
+
+def track_repo(session: Session, full_name: str, branches: Sequence[str]) -> Repository:
+    repo = ensure_repo(session, full_name)
+    repo.tracked = True
+    repo.branches = sorted(set(branches))
+    return repo
+
+
+def untrack_repo(session: Session, full_name: str, *, forget: bool) -> bool:
+    repo = get_repo(session, full_name)
+    if repo is None:
+        return False
+    if forget:
+        session.delete(repo)
+    else:
+        repo.tracked = False
+    return True
+
+
+def tracked_repos(session: Session) -> Sequence[Repository]:
+    return session.scalars(
+        select(Repository).where(Repository.tracked.is_(True)).order_by(Repository.full_name)
+    ).all()
+
+
+def all_repos(session: Session) -> Sequence[Repository]:
+    return session.scalars(select(Repository).order_by(Repository.full_name)).all()
+
+
+def update_repo_from_github(session: Session, repo_id: int, data: dict[str, Any]) -> None:
+    repo = session.get_one(Repository, repo_id)
+    if isinstance(data.get("id"), int):
+        repo.github_id = data["id"]
+    if isinstance(data.get("default_branch"), str):
+        repo.default_branch = data["default_branch"]
+    if isinstance(data.get("html_url"), str):
+        repo.html_url = data["html_url"]
+    if isinstance(data.get("full_name"), str) and data["full_name"] != repo.full_name:
+        repo.full_name = data["full_name"]  # renamed or case differs: GitHub's spelling wins
+        repo.owner, _, repo.name = data["full_name"].partition("/")
+
+
+# -- workflows, runs, jobs ------------------------------------------------------------------
+
+
+def upsert_workflows(session: Session, repo_id: int, workflows: Iterable[WorkflowData]) -> int:
+    changed = 0
+    for wf in workflows:
+        values = {"name": wf.name, "path": wf.path, "state": wf.state, "html_url": wf.html_url}
+        stmt = _insert(session)(Workflow).values(
+            github_id=wf.github_id, repository_id=repo_id, **values
+        )
+        existing = session.execute(
+            select(Workflow.name, Workflow.path, Workflow.state).where(
+                Workflow.github_id == wf.github_id
+            )
+        ).first()
+        if existing is None or tuple(existing) != (wf.name, wf.path, wf.state):
+            changed += 1
+        session.execute(stmt.on_conflict_do_update(index_elements=["github_id"], set_=values))
+    return changed
+
+
+def workflow_ids(session: Session, github_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(set(github_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Workflow.github_id, Workflow.id).where(Workflow.github_id.in_(ids))
+    ).all()
+    return {gid: wid for gid, wid in rows}
+
+
+def stored_versions(session: Session, run_ids: Iterable[int]) -> dict[int, tuple[int, str | None]]:
+    """Latest stored attempt and its jobs version per GitHub run id."""
+    ids = list(set(run_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(WorkflowRun.github_id, WorkflowRun.run_attempt, WorkflowRun.jobs_synced_for).where(
+            WorkflowRun.github_id.in_(ids)
+        )
+    ).all()
+    out: dict[int, tuple[int, str | None]] = {}
+    for gid, attempt, version in rows:
+        if gid not in out or attempt > out[gid][0]:
+            out[gid] = (attempt, version)
+    return out
+
+
+def _run_values(run: RunData, repo_id: int, workflow_id: int | None) -> dict[str, Any]:
+    return {
+        "repository_id": repo_id,
+        "workflow_id": workflow_id,
+        "name": run.name,
+        "run_number": run.run_number,
+        "event": run.event,
+        "status": run.status,
+        "conclusion": run.conclusion,
+        "head_branch": run.head_branch,
+        "head_sha": run.head_sha,
+        "actor_login": run.actor_login,
+        "html_url": run.html_url,
+        "created_at": run.created_at,
+        "run_started_at": run.run_started_at,
+        "updated_at": run.updated_at,
+    }
+
+
+def upsert_run(session: Session, repo_id: int, run: RunData, workflow_id: int | None) -> bool:
+    """Store the run's latest attempt; True when it is new. Earlier attempts are kept."""
+    values = _run_values(run, repo_id, workflow_id)
+    existed = session.scalar(
+        select(WorkflowRun.id).where(
+            WorkflowRun.github_id == run.github_id, WorkflowRun.run_attempt == run.run_attempt
+        )
+    )
+    stmt = _insert(session)(WorkflowRun).values(
+        github_id=run.github_id, run_attempt=run.run_attempt, **values
+    )
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=["github_id", "run_attempt"], set_=values)
+    )
+    return existed is None
+
+
+def _attempt_conclusion(conclusions: list[str | None]) -> str:
+    if any(c in FAILED for c in conclusions):
+        return "failure"
+    if any(c == "cancelled" for c in conclusions):
+        return "cancelled"
+    return "success" if conclusions and all(c in PASSED for c in conclusions) else "neutral"
+
+
+def store_jobs(
+    session: Session, *, repo_id: int, run: RunData, workflow_id: int | None, jobs: list[JobData]
+) -> int:
+    """Store every job of every attempt of a run, and mark the run's jobs as synced.
+
+    An earlier attempt that GitHub no longer lists as a run gets its row from the run and its
+    own jobs, so its failures count even though a re-run passed.
+    """
+    attempt_rows = dict(
+        session.execute(
+            select(WorkflowRun.run_attempt, WorkflowRun.id).where(
+                WorkflowRun.github_id == run.github_id
+            )
+        ).all()
+    )
+    by_attempt: dict[int, list[JobData]] = {}
+    for job in jobs:
+        by_attempt.setdefault(job.run_attempt, []).append(job)
+    for attempt, attempt_jobs in sorted(by_attempt.items()):
+        if attempt in attempt_rows:
+            continue
+        starts = [j.started_at or j.created_at for j in attempt_jobs]
+        ends = [j.completed_at for j in attempt_jobs if j.completed_at]
+        done = all(j.status == "completed" for j in attempt_jobs)
+        values = _run_values(run, repo_id, workflow_id)
+        first_start = min((s for s in starts if s), default=run.created_at)
+        values.update(
+            status="completed" if done else "in_progress",
+            conclusion=_attempt_conclusion([j.conclusion for j in attempt_jobs]) if done else None,
+            created_at=first_start,
+            run_started_at=first_start,
+            updated_at=max(ends, default=None),
+            html_url=f"{run.html_url}/attempts/{attempt}" if run.html_url else None,
+        )
+        new = WorkflowRun(github_id=run.github_id, run_attempt=attempt, **values)
+        session.add(new)
+        session.flush()
+        attempt_rows[attempt] = new.id
+
+    for job in jobs:
+        values = {
+            "run_id": attempt_rows[job.run_attempt],
+            "run_attempt": job.run_attempt,
+            "name": job.name,
+            "workflow_name": job.workflow_name or run.name,
+            "status": job.status,
+            "conclusion": job.conclusion,
+            "head_sha": job.head_sha or run.head_sha,
+            "head_branch": job.head_branch or run.head_branch,
+            "html_url": job.html_url,
+            "created_at": job.created_at,
+            "started_at": job.started_at,
+            "completed_at": job.completed_at,
+            "runner_name": job.runner_name,
+            "runner_group_name": job.runner_group_name,
+            "labels": job.labels,
+        }
+        stmt = _insert(session)(Job).values(github_id=job.github_id, **values)
+        session.execute(stmt.on_conflict_do_update(index_elements=["github_id"], set_=values))
+    if jobs:
+        job_ids = dict(
+            session.execute(
+                select(Job.github_id, Job.id).where(Job.github_id.in_([j.github_id for j in jobs]))
+            ).all()
+        )
+        session.execute(delete(Step).where(Step.job_id.in_(job_ids.values())))
+        steps = [
+            {
+                "job_id": job_ids[job.github_id],
+                "number": step.number,
+                "name": step.name,
+                "status": step.status,
+                "conclusion": step.conclusion,
+                "started_at": step.started_at,
+                "completed_at": step.completed_at,
+            }
+            for job in jobs
+            for step in {s.number: s for s in job.steps}.values()
+        ]
+        if steps:
+            session.execute(insert(Step), steps)
+    session.execute(
+        update(WorkflowRun)
+        .where(WorkflowRun.github_id == run.github_id, WorkflowRun.run_attempt == run.run_attempt)
+        .values(jobs_synced_for=run_version(run))
+    )
+    return len(jobs)
+
+
+def unfinished_runs(session: Session, repo_id: int) -> list[int]:
+    """GitHub ids of runs whose latest stored attempt has not completed."""
+    latest = (
+        select(WorkflowRun.github_id, func.max(WorkflowRun.run_attempt).label("attempt"))
+        .where(WorkflowRun.repository_id == repo_id)
+        .group_by(WorkflowRun.github_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(WorkflowRun.github_id)
+        .join(
+            latest,
+            (latest.c.github_id == WorkflowRun.github_id)
+            & (latest.c.attempt == WorkflowRun.run_attempt),
+        )
+        .where(WorkflowRun.status != "completed")
+    ).all()
+    return [r[0] for r in rows]
+
+
+def count_runs(session: Session, repo_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(WorkflowRun)
+            .where(WorkflowRun.repository_id == repo_id)
+        )
+        or 0
+    )
+
+
+# -- sync state -----------------------------------------------------------------------------
+
+
+def state(session: Session, repo_id: int) -> SyncState:
+    found = session.get(SyncState, repo_id)
+    if found is None:
+        found = SyncState(
+            repository_id=repo_id,
+            last_requests=0,
+            last_not_modified=0,
+            last_points=0,
+            total_requests=0,
+        )
+        session.add(found)
+        session.flush()
+    return found
+
+
+def claim(session: Session, repo_id: int, *, now: datetime, seconds: float) -> bool:
+    """Claim the repository's sync for ``seconds``, so two processes never sync it at once."""
+    state(session, repo_id)
+    result = session.execute(
+        update(SyncState)
+        .where(SyncState.repository_id == repo_id)
+        .where(or_(SyncState.claimed_until.is_(None), SyncState.claimed_until < now))
+        .values(claimed_until=now + timedelta(seconds=seconds), last_started_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def release(session: Session, repo_id: int) -> None:
+    session.execute(
+        update(SyncState).where(SyncState.repository_id == repo_id).values(claimed_until=None)
+    )
+
+
+# -- ETag store -----------------------------------------------------------------------------
+
+
+def cache_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def cache_get(session: Session, key: str) -> tuple[str, bytes] | None:
+    row = session.get(HttpCache, cache_key(key))
+    if row is None:
+        return None
+    return row.etag, zlib.decompress(row.body)
+
+
+def cache_put(session: Session, key: str, url: str, etag: str, body: bytes) -> None:
+    values = {"url": url, "etag": etag, "body": zlib.compress(body, 6), "updated_at": utcnow()}
+    stmt = _insert(session)(HttpCache).values(key=cache_key(key), **values)
+    session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=values))
+
+
+def status_rows(session: Session) -> list[tuple[Repository, SyncState | None, int]]:
+    """Every known repository with its sync state and stored run count."""
+    counts = dict(
+        session.execute(
+            select(WorkflowRun.repository_id, func.count()).group_by(WorkflowRun.repository_id)
+        ).all()
+    )
+    return [
+        (repo, session.get(SyncState, repo.id), counts.get(repo.id, 0))
+        for repo in all_repos(session)
+    ]
+
+
+def last_success(session: Session, repo_ids: list[int]) -> datetime | None:
+    return session.scalar(
+        select(func.max(SyncState.last_success_at)).where(SyncState.repository_id.in_(repo_ids))
+    )

@@ -1,0 +1,302 @@
+"""Sync a repository's runs, attempts, jobs and steps from GitHub at next to no rate-limit cost.
+
+- First sync: the last N days in day-sized ``created`` windows (stable URLs, so a re-run or the
+  daily reconcile is answered by 304s), a window split in two while GitHub's 1,000-result cap
+  would hide runs.
+- Later syncs: the newest page of runs (a 304 when nothing changed), further pages only while
+  they reach past what is stored, and every stored run not yet completed re-polled by id.
+- Jobs with ``filter=all`` (earlier attempts included), fetched only for runs whose state
+  changed since their jobs were stored.
+
+Every write is an idempotent upsert keyed by GitHub ids, committed page by page: a sync killed
+half-way and run again ends with the same rows as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cipulse.db import Database
+from cipulse.github.client import GitHubClient
+from cipulse.github.ratelimit import RateLimit
+from cipulse.github.schemas import PayloadError, RunData, parse_job, parse_run, parse_workflow
+from cipulse.sync import repository
+
+PER_PAGE = 100
+SEARCH_CAP = 1000
+OVERLAP = timedelta(hours=1)
+MIN_WINDOW = timedelta(minutes=1)
+
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class SyncResult:
+    repo: str
+    mode: str = "incremental"
+    new_runs: int = 0
+    updated_runs: int = 0
+    runs_seen: int = 0
+    jobs_fetched_for: int = 0
+    jobs_stored: int = 0
+    updated_workflows: int = 0
+    requests: int = 0
+    not_modified: int = 0
+    points: int = 0
+    rate: RateLimit | None = None
+    error: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line for the CLI and the logs."""
+        line = (
+            f"{self.repo} ({self.mode}): {self.new_runs} new runs, {self.updated_runs} updated, "
+            f"jobs fetched for {self.jobs_fetched_for}; {self.requests} requests, "
+            f"{self.not_modified} not modified"
+        )
+        if self.rate and self.rate.remaining is not None:
+            line += f"; rate limit {self.rate.remaining}/{self.rate.limit}"
+            if self.rate.reset_at:
+                line += f", resets {self.rate.reset_at:%H:%M} UTC"
+        return line
+
+
+def _window_param(start: datetime, end: datetime | None) -> str:
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    if end is None:
+        return f">={start.strftime(fmt)}"
+    return f"{start.strftime(fmt)}..{(end - timedelta(seconds=1)).strftime(fmt)}"
+
+
+def day_windows(since: datetime, now: datetime) -> list[tuple[datetime, datetime | None]]:
+    """UTC-day windows, newest first; the current day is open-ended."""
+    day = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    windows: list[tuple[datetime, datetime | None]] = [(day, None)]
+    while day > since:
+        start = max(day - timedelta(days=1), since)
+        windows.append((start, day))
+        day = start
+    return windows
+
+
+class RepoSync:
+    """One sync of one repository: GitHub calls here, database work in a thread."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        client: GitHubClient,
+        full_name: str,
+        branches: list[str],
+        now: datetime,
+        limit: int | None = None,
+        progress: Progress | None = None,
+        search_cap: int = SEARCH_CAP,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.full_name = full_name
+        self.branches = branches
+        self.now = now
+        self.limit = limit
+        self.progress = progress or (lambda message, done, total: None)
+        self.search_cap = search_cap
+        self.result = SyncResult(repo=full_name)
+        self.repo_id = 0
+        self._workflow_ids: dict[int, int] = {}
+        self._seen: set[int] = set()
+
+    @property
+    def _base(self) -> str:
+        return f"/repos/{self.full_name}"
+
+    def _limit_reached(self) -> bool:
+        return self.limit is not None and self.result.runs_seen >= self.limit
+
+    async def run(self, *, days: int | None, initial_days: int) -> SyncResult:
+        start = (self.client.stats.requests, self.client.stats.not_modified,
+                 self.client.stats.points)  # fmt: skip
+        try:
+            await self._run(days=days, initial_days=initial_days)
+        finally:
+            stats = self.client.stats
+            self.result.requests = stats.requests - start[0]
+            self.result.not_modified = stats.not_modified - start[1]
+            self.result.points = stats.points - start[2]
+            self.result.rate = stats.rate
+        return self.result
+
+    async def _run(self, *, days: int | None, initial_days: int) -> None:
+        page = await self.client.get(self._base)
+        self.repo_id = await asyncio.to_thread(self._store_repo, page.data)
+        await self._sync_workflows()
+        initial_done, newest = await asyncio.to_thread(self._state)
+        branches: list[str | None] = [*self.branches] or [None]
+        if days is not None or initial_done is None:
+            self.result.mode = "initial" if initial_done is None else "reconcile"
+            since = self.now - timedelta(days=days or initial_days)
+            for branch in branches:
+                for start, end in day_windows(since, self.now):
+                    if self._limit_reached():
+                        break
+                    await self._list_window(branch, start, end)
+        else:
+            self.result.mode = "incremental"
+            for branch in branches:
+                await self._list_recent(branch, newest)
+            await self._repoll_unfinished()
+        await asyncio.to_thread(self._finish)
+
+    # -- database steps (run in a worker thread) ---------------------------------------------
+
+    def _store_repo(self, data: dict[str, Any]) -> int:
+        with self.db.write() as uow:
+            repo = repository.ensure_repo(uow.session, self.full_name)
+            repository.update_repo_from_github(uow.session, repo.id, data)
+            self.full_name = repo.full_name
+            return repo.id
+
+    def _state(self) -> tuple[datetime | None, datetime | None]:
+        with self.db.write() as uow:
+            st = repository.state(uow.session, self.repo_id)
+            return st.initial_done_at, st.newest_run_created_at
+
+    def _finish(self) -> None:
+        with self.db.write() as uow:
+            st = repository.state(uow.session, self.repo_id)
+            st.initial_done_at = st.initial_done_at or self.now
+            st.last_success_at = self.now
+
+    def _store_runs(self, runs: list[RunData]) -> list[RunData]:
+        """Upsert runs; answer those whose jobs must be fetched (new or changed)."""
+        need: list[RunData] = []
+        with self.db.write() as uow:
+            missing = {r.workflow_github_id for r in runs} - set(self._workflow_ids)
+            self._workflow_ids.update(
+                repository.workflow_ids(uow.session, [m for m in missing if m])
+            )
+            stored = repository.stored_versions(uow.session, [r.github_id for r in runs])
+            for run in runs:
+                wf = self._workflow_ids.get(run.workflow_github_id or 0)
+                known = stored.get(run.github_id)
+                new = repository.upsert_run(uow.session, self.repo_id, run, wf)
+                if known is None:
+                    self.result.new_runs += 1
+                elif new or known[1] != repository.run_version(run):
+                    self.result.updated_runs += 1
+                if known is None or new or known[1] != repository.run_version(run):
+                    need.append(run)
+                newest = repository.state(uow.session, self.repo_id)
+                if newest.newest_run_created_at is None or run.created_at > (
+                    newest.newest_run_created_at
+                ):
+                    newest.newest_run_created_at = run.created_at
+        return need
+
+    # -- GitHub steps -----------------------------------------------------------------------
+
+    async def _sync_workflows(self) -> None:
+        async for page in self.client.paginate(
+            f"{self._base}/actions/workflows", {"per_page": PER_PAGE}
+        ):
+            workflows = [parse_workflow(w) for w in page.data.get("workflows", [])]
+
+            def store(items: list[Any] = workflows) -> int:
+                with self.db.write() as uow:
+                    return repository.upsert_workflows(uow.session, self.repo_id, items)
+
+            self.result.updated_workflows += await asyncio.to_thread(store)
+
+    async def _list_window(self, branch: str | None, start: datetime, end: datetime | None) -> None:
+        params: dict[str, Any] = {"per_page": PER_PAGE, "created": _window_param(start, end)}
+        if branch:
+            params["branch"] = branch
+        first = True
+        async for page in self.client.paginate(f"{self._base}/actions/runs", params):
+            total = page.data.get("total_count", 0)
+            if first and total > self.search_cap and (end or self.now) - start > MIN_WINDOW:
+                middle = start + ((end or self.now) - start) / 2
+                await self._list_window(branch, middle, end)
+                await self._list_window(branch, start, middle)
+                return
+            first = False
+            await self._handle_runs(page.data.get("workflow_runs", []), total)
+            if self._limit_reached():
+                return
+
+    async def _list_recent(self, branch: str | None, newest: datetime | None) -> None:
+        params: dict[str, Any] = {"per_page": PER_PAGE}
+        if branch:
+            params["branch"] = branch
+        horizon = (newest - OVERLAP) if newest else None
+        async for page in self.client.paginate(f"{self._base}/actions/runs", params):
+            runs = page.data.get("workflow_runs", [])
+            await self._handle_runs(runs, page.data.get("total_count"))
+            oldest = min((r.get("created_at") or "" for r in runs), default="")
+            if (
+                self._limit_reached()
+                or horizon is None
+                or not runs
+                or oldest < horizon.strftime("%Y-%m-%dT%H:%M:%SZ")
+            ):
+                return
+
+    async def _repoll_unfinished(self) -> None:
+        ids = await asyncio.to_thread(self._unfinished)
+        ids = [i for i in ids if i not in self._seen]
+        pages = await asyncio.gather(
+            *(self.client.get(f"{self._base}/actions/runs/{i}") for i in ids)
+        )
+        await self._handle_runs([p.data for p in pages], None)
+
+    def _unfinished(self) -> list[int]:
+        with self.db.read() as session:
+            return repository.unfinished_runs(session, self.repo_id)
+
+    async def _handle_runs(self, raw: list[dict[str, Any]], total: int | None) -> None:
+        runs = []
+        for item in raw:
+            if self._limit_reached():
+                break
+            try:
+                run = parse_run(item)
+            except PayloadError as exc:
+                self.result.errors.append(f"skipped a run: {exc}")
+                continue
+            if run.github_id in self._seen:
+                continue
+            self._seen.add(run.github_id)
+            self.result.runs_seen += 1
+            runs.append(run)
+        if not runs:
+            return
+        need = await asyncio.to_thread(self._store_runs, runs)
+        self.progress("runs", self.result.runs_seen, total)
+        # Keep every allowed request slot busy, but never queue the whole repository at once.
+        batch = max(self.client.concurrency * 2, 1)
+        for i in range(0, len(need), batch):
+            await asyncio.gather(*(self._sync_jobs(run) for run in need[i : i + batch]))
+
+    async def _sync_jobs(self, run: RunData) -> None:
+        jobs = []
+        async for page in self.client.paginate(
+            f"{self._base}/actions/runs/{run.github_id}/jobs",
+            {"filter": "all", "per_page": PER_PAGE},
+        ):
+            jobs += [parse_job(j) for j in page.data.get("jobs", [])]
+        wf = self._workflow_ids.get(run.workflow_github_id or 0)
+
+        def store() -> int:
+            with self.db.write() as uow:
+                return repository.store_jobs(
+                    uow.session, repo_id=self.repo_id, run=run, workflow_id=wf, jobs=jobs
+                )
+
+        self.result.jobs_stored += await asyncio.to_thread(store)
+        self.result.jobs_fetched_for += 1
+        self.progress("jobs", self.result.jobs_fetched_for, None)
