@@ -106,7 +106,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await ctx.sync.aclose()
-            ctx.db.dispose()
+            await asyncio.to_thread(ctx.db.dispose)
 
     app = FastAPI(
         title="cipulse",

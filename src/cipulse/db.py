@@ -8,6 +8,7 @@ timeout instead of failing when a read lock cannot be upgraded.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,16 @@ class UnitOfWork:
 
 
 class Database:
+    """Engine plus session factories; counts sessions in use so shutdown can wait for them.
+
+    Work handed to a thread (``asyncio.to_thread``) outlives the cancellation of its task; if
+    the engine were disposed under it, its connection would be left for the garbage collector.
+    """
+
     def __init__(self, url: str) -> None:
         self.url = url
+        self._active = 0
+        self._idle = threading.Condition()
         self.engine = make_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
@@ -76,22 +85,36 @@ class Database:
         )
 
     @contextmanager
+    def _tracked(self) -> Iterator[None]:
+        with self._idle:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._reader() as session:
+        with self._tracked(), self._reader() as session:
             yield session
 
     @contextmanager
     def write(self) -> Iterator[UnitOfWork]:
         """Commit on success, roll back on error; after-commit callbacks run only after commit."""
-        with self._writer() as session:
-            uow = UnitOfWork(session)
-            try:
-                yield uow
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        with self._tracked():
+            with self._writer() as session:
+                uow = UnitOfWork(session)
+                try:
+                    yield uow
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
         uow._run_after_commit()
 
-    def dispose(self) -> None:
+    def dispose(self, *, wait_seconds: float = 10.0) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=wait_seconds)
         self.engine.dispose()
