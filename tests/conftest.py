@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from cipulse import migrate
@@ -28,6 +30,12 @@ PG_ADMIN_URL = os.environ.get(
     "CIPULSE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 BACKENDS = ["sqlite", "postgresql"]
+
+# Two workers share two cores with the browser and both databases: time says nothing here.
+hypothesis_settings.register_profile(
+    "cipulse", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("cipulse")
 
 
 @pytest.fixture(autouse=True, scope="session")

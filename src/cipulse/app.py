@@ -21,6 +21,7 @@ from cipulse import migrate
 from cipulse.analytics.routes import router as analytics_router
 from cipulse.context import AppContext
 from cipulse.ingest.routes import router as ingest_router
+from cipulse.jobstats.routes import router as jobstats_router
 from cipulse.live.routes import router as live_router
 from cipulse.settings import Settings
 from cipulse.simulator.routes import router as simulator_router
@@ -125,6 +126,7 @@ def create_app(
         analytics_router,
         simulator_router,
         sync_router,
+        jobstats_router,
         live_router,
         web_router,
     ):
