@@ -158,21 +158,35 @@ def _run_values(run: RunData, repo_id: int, workflow_id: int | None) -> dict[str
     }
 
 
-def upsert_run(session: Session, repo_id: int, run: RunData, workflow_id: int | None) -> bool:
-    """Store the run's latest attempt; True when it is new. Earlier attempts are kept."""
-    values = _run_values(run, repo_id, workflow_id)
-    existed = session.scalar(
-        select(WorkflowRun.id).where(
-            WorkflowRun.github_id == run.github_id, WorkflowRun.run_attempt == run.run_attempt
+def upsert_runs(
+    session: Session, repo_id: int, runs: Sequence[tuple[RunData, int | None]]
+) -> set[int]:
+    """Store each run's latest attempt in one statement; answer the GitHub ids that were new.
+
+    Earlier attempts are kept: the key is (run id, attempt).
+    """
+    if not runs:
+        return set()
+    existing = set(
+        session.execute(
+            select(WorkflowRun.github_id, WorkflowRun.run_attempt).where(
+                WorkflowRun.github_id.in_([r.github_id for r, _ in runs])
+            )
+        ).all()
+    )
+    rows = [
+        {"github_id": r.github_id, "run_attempt": r.run_attempt, **_run_values(r, repo_id, wf)}
+        for r, wf in runs
+    ]
+    stmt = _insert(session)(WorkflowRun).values(rows)
+    columns = [c for c in rows[0] if c not in ("github_id", "run_attempt")]
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["github_id", "run_attempt"],
+            set_={c: stmt.excluded[c] for c in columns},
         )
     )
-    stmt = _insert(session)(WorkflowRun).values(
-        github_id=run.github_id, run_attempt=run.run_attempt, **values
-    )
-    session.execute(
-        stmt.on_conflict_do_update(index_elements=["github_id", "run_attempt"], set_=values)
-    )
-    return existed is None
+    return {r.github_id for r, _ in runs if (r.github_id, r.run_attempt) not in existing}
 
 
 def _attempt_conclusion(conclusions: list[str | None]) -> str:
@@ -212,7 +226,6 @@ def store_jobs(
         values.update(
             status="completed" if done else "in_progress",
             conclusion=_attempt_conclusion([j.conclusion for j in attempt_jobs]) if done else None,
-            created_at=first_start,
             run_started_at=first_start,
             updated_at=max(ends, default=None),
             html_url=f"{run.html_url}/attempts/{attempt}" if run.html_url else None,
@@ -222,32 +235,34 @@ def store_jobs(
         session.flush()
         attempt_rows[attempt] = new.id
 
-    for job in jobs:
-        values = {
-            "run_id": attempt_rows[job.run_attempt],
-            "run_attempt": job.run_attempt,
-            "name": job.name,
-            "workflow_name": job.workflow_name or run.name,
-            "status": job.status,
-            "conclusion": job.conclusion,
-            "head_sha": job.head_sha or run.head_sha,
-            "head_branch": job.head_branch or run.head_branch,
-            "html_url": job.html_url,
-            "created_at": job.created_at,
-            "started_at": job.started_at,
-            "completed_at": job.completed_at,
-            "runner_name": job.runner_name,
-            "runner_group_name": job.runner_group_name,
-            "labels": job.labels,
-        }
-        stmt = _insert(session)(Job).values(github_id=job.github_id, **values)
-        session.execute(stmt.on_conflict_do_update(index_elements=["github_id"], set_=values))
     if jobs:
-        job_ids = dict(
-            session.execute(
-                select(Job.github_id, Job.id).where(Job.github_id.in_([j.github_id for j in jobs]))
-            ).all()
+        rows = [
+            {
+                "github_id": job.github_id,
+                "run_id": attempt_rows[job.run_attempt],
+                "run_attempt": job.run_attempt,
+                "name": job.name,
+                "workflow_name": job.workflow_name or run.name,
+                "status": job.status,
+                "conclusion": job.conclusion,
+                "head_sha": job.head_sha or run.head_sha,
+                "head_branch": job.head_branch or run.head_branch,
+                "html_url": job.html_url,
+                "created_at": job.created_at,
+                "started_at": job.started_at,
+                "completed_at": job.completed_at,
+                "runner_name": job.runner_name,
+                "runner_group_name": job.runner_group_name,
+                "labels": job.labels,
+            }
+            for job in {j.github_id: j for j in jobs}.values()
+        ]
+        stmt = _insert(session)(Job).values(rows).returning(Job.github_id, Job.id)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["github_id"],
+            set_={c: stmt.excluded[c] for c in rows[0] if c != "github_id"},
         )
+        job_ids = dict(session.execute(stmt).all())
         session.execute(delete(Step).where(Step.job_id.in_(job_ids.values())))
         steps = [
             {
@@ -259,7 +274,7 @@ def store_jobs(
                 "started_at": step.started_at,
                 "completed_at": step.completed_at,
             }
-            for job in jobs
+            for job in {j.github_id: j for j in jobs}.values()
             for step in {s.number: s for s in job.steps}.values()
         ]
         if steps:

@@ -1,8 +1,8 @@
 """Sync a repository's runs, attempts, jobs and steps from GitHub at next to no rate-limit cost.
 
-- First sync: the last N days in day-sized ``created`` windows (stable URLs, so a re-run or the
-  daily reconcile is answered by 304s), a window split in two while GitHub's 1,000-result cap
-  would hide runs.
+- First sync: the last N days as one ``created`` window starting on a day boundary (a stable
+  URL, so a re-run the same day is answered by 304s), split in two, newest half first, while
+  GitHub's 1,000-result cap would hide runs.
 - Later syncs: the newest page of runs (a 304 when nothing changed), further pages only while
   they reach past what is stored, and every stored run not yet completed re-polled by id.
 - Jobs with ``filter=all`` (earlier attempts included), fetched only for runs whose state
@@ -23,7 +23,14 @@ from typing import Any
 from cipulse.db import Database
 from cipulse.github.client import GitHubClient
 from cipulse.github.ratelimit import RateLimit
-from cipulse.github.schemas import PayloadError, RunData, parse_job, parse_run, parse_workflow
+from cipulse.github.schemas import (
+    PayloadError,
+    RunData,
+    parse_job,
+    parse_run,
+    parse_time,
+    parse_workflow,
+)
 from cipulse.sync import repository
 
 PER_PAGE = 100
@@ -72,15 +79,9 @@ def _window_param(start: datetime, end: datetime | None) -> str:
     return f"{start.strftime(fmt)}..{(end - timedelta(seconds=1)).strftime(fmt)}"
 
 
-def day_windows(since: datetime, now: datetime) -> list[tuple[datetime, datetime | None]]:
-    """UTC-day windows, newest first; the current day is open-ended."""
-    day = datetime(now.year, now.month, now.day, tzinfo=UTC)
-    windows: list[tuple[datetime, datetime | None]] = [(day, None)]
-    while day > since:
-        start = max(day - timedelta(days=1), since)
-        windows.append((start, day))
-        day = start
-    return windows
+def start_of_day(moment: datetime) -> datetime:
+    """Windows start on a UTC day boundary, so their URLs (and ETags) hold for a whole day."""
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
 
 
 class RepoSync:
@@ -139,12 +140,13 @@ class RepoSync:
         branches: list[str | None] = [*self.branches] or [None]
         if days is not None or initial_done is None:
             self.result.mode = "initial" if initial_done is None else "reconcile"
-            since = self.now - timedelta(days=days or initial_days)
+            since = start_of_day(self.now - timedelta(days=days or initial_days))
             for branch in branches:
-                for start, end in day_windows(since, self.now):
-                    if self._limit_reached():
-                        break
-                    await self._list_window(branch, start, end)
+                # The newest page first, by the URL later polls use: their first answer is then
+                # a free 304, and a small repository needs no other listing request.
+                oldest = await self._list_newest_page(branch)
+                if oldest is not None and oldest > since:
+                    await self._list_window(branch, since, None)
         else:
             self.result.mode = "incremental"
             for branch in branches:
@@ -174,28 +176,31 @@ class RepoSync:
 
     def _store_runs(self, runs: list[RunData]) -> list[RunData]:
         """Upsert runs; answer those whose jobs must be fetched (new or changed)."""
-        need: list[RunData] = []
         with self.db.write() as uow:
             missing = {r.workflow_github_id for r in runs} - set(self._workflow_ids)
             self._workflow_ids.update(
                 repository.workflow_ids(uow.session, [m for m in missing if m])
             )
             stored = repository.stored_versions(uow.session, [r.github_id for r in runs])
+            repository.upsert_runs(
+                uow.session,
+                self.repo_id,
+                [(r, self._workflow_ids.get(r.workflow_github_id or 0)) for r in runs],
+            )
+            need = []
             for run in runs:
-                wf = self._workflow_ids.get(run.workflow_github_id or 0)
                 known = stored.get(run.github_id)
-                new = repository.upsert_run(uow.session, self.repo_id, run, wf)
                 if known is None:
                     self.result.new_runs += 1
-                elif new or known[1] != repository.run_version(run):
+                elif known != (run.run_attempt, repository.run_version(run)):
                     self.result.updated_runs += 1
-                if known is None or new or known[1] != repository.run_version(run):
-                    need.append(run)
-                newest = repository.state(uow.session, self.repo_id)
-                if newest.newest_run_created_at is None or run.created_at > (
-                    newest.newest_run_created_at
-                ):
-                    newest.newest_run_created_at = run.created_at
+                else:
+                    continue
+                need.append(run)
+            st = repository.state(uow.session, self.repo_id)
+            newest = max(r.created_at for r in runs)
+            if st.newest_run_created_at is None or newest > st.newest_run_created_at:
+                st.newest_run_created_at = newest
         return need
 
     # -- GitHub steps -----------------------------------------------------------------------
@@ -228,6 +233,18 @@ class RepoSync:
             await self._handle_runs(page.data.get("workflow_runs", []), total)
             if self._limit_reached():
                 return
+
+    async def _list_newest_page(self, branch: str | None) -> datetime | None:
+        """Read page 1 of the unfiltered listing; answer its oldest run if more pages follow."""
+        params: dict[str, Any] = {"per_page": PER_PAGE}
+        if branch:
+            params["branch"] = branch
+        page = await self.client.get(f"{self._base}/actions/runs", params)
+        runs = page.data.get("workflow_runs", [])
+        await self._handle_runs(runs, page.data.get("total_count"))
+        if page.next_url is None or not runs or self._limit_reached():
+            return None
+        return min((t for t in (parse_time(r.get("created_at")) for r in runs) if t), default=None)
 
     async def _list_recent(self, branch: str | None, newest: datetime | None) -> None:
         params: dict[str, Any] = {"per_page": PER_PAGE}

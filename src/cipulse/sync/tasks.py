@@ -14,7 +14,7 @@ from cipulse.github.client import CachedEntry, GitHubClient
 from cipulse.models import utcnow
 from cipulse.settings import Settings
 from cipulse.sync import repository
-from cipulse.sync.service import Progress, RepoSync, SyncResult
+from cipulse.sync.service import SEARCH_CAP, Progress, RepoSync, SyncResult
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,10 @@ class NoToken(errors.GitHubError):
 class SyncCoordinator:
     """Runs syncs; a second request for a repository already syncing joins the running one."""
 
-    def __init__(self, *, db: Database, settings: Settings) -> None:
+    def __init__(self, *, db: Database, settings: Settings, search_cap: int = SEARCH_CAP) -> None:
         self.db = db
         self.settings = settings
+        self.search_cap = search_cap
         self._tasks: dict[str, asyncio.Task[SyncResult]] = {}
         self._client: GitHubClient | None = None
 
@@ -119,6 +120,7 @@ class SyncCoordinator:
             now=now,
             limit=limit,
             progress=progress,
+            search_cap=self.search_cap,
         )
         try:
             result = await runner.run(days=days, initial_days=self.settings.initial_sync_days)
