@@ -413,3 +413,104 @@ def test_downloads_follow_the_redirect_without_the_token(
     downloads = [e for e in gh.stats.log if e.host == "download"]
     assert downloads
     assert not any(e.authorization for e in downloads)
+
+
+def test_killed_sync_resumes_to_the_same_database(make_settings, db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL `cipulse sync` half-way, run it again: the same rows as a sync never killed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import wipe
+
+    scenario = Scenario.generate(seed=11, runs=80, jobs_per_run=6, days=10)
+    with FakeGitHub(scenario, latency_ms=10) as gh:
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "CIPULSE_DATABASE_URL": db_url,
+            "CIPULSE_DATA_DIR": str(tmp_path),
+            "CIPULSE_GITHUB_TOKEN": gh.token,
+            "CIPULSE_GITHUB_API_URL": gh.api_url,
+        }
+        command = [sys.executable, "-m", "cipulse", "sync", REPO]
+        errors = tmp_path / "killed.stderr"
+        with errors.open("wb") as stderr:
+            proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+            deadline = time.monotonic() + 60
+            while gh.stats.by_route.get("actions/list-jobs-for-workflow-run", 0) < 30:
+                assert proc.poll() is None, errors.read_text()
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        partial = snapshot(db_url)
+        assert 0 < len(partial["jobs"]) < len(scenario.jobs)
+
+        resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        assert "being synced by another" not in resumed.stderr
+        after_resume = snapshot(db_url)
+
+        wipe(db_url)
+        clean = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert clean.returncode == 0, clean.stderr
+        assert snapshot(db_url) == after_resume
+    assert stored_stats(db_url, None) == expected_job_stats(scenario, REPO)
+    assert stored_stats(db_url, "main") == expected_job_stats(scenario, REPO, branch="main")
+
+
+def test_cli_messages(make_settings, db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    scenario = Scenario.generate(seed=2, runs=20, days=5)
+    with FakeGitHub(scenario) as gh:
+        base = {
+            "PATH": "/usr/bin:/bin",
+            "CIPULSE_DATABASE_URL": db_url,
+            "CIPULSE_DATA_DIR": str(tmp_path),
+            "CIPULSE_GITHUB_API_URL": gh.api_url,
+        }
+
+        def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "cipulse", *args],
+                env={**base, **env},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+
+        r = cli("sync")
+        assert r.returncode == 1
+        assert "no GitHub token" in r.stderr
+        r = cli("repo", "add", "octo-org/nope", CIPULSE_GITHUB_TOKEN=gh.token)
+        assert r.returncode == 1
+        assert "GitHub has no repository octo-org/nope" in r.stderr
+        r = cli("repo", "add", "not a repo")
+        assert r.returncode == 2
+        assert "is not OWNER/NAME" in r.stderr
+        r = cli("repo", "add", REPO, "--branch", "main", CIPULSE_GITHUB_TOKEN=gh.token)
+        assert r.returncode == 0, r.stderr
+        assert f"tracking {REPO} (main)" in r.stdout
+        r = cli("sync", CIPULSE_GITHUB_TOKEN="bad-token")
+        assert r.returncode == 1
+        assert "GitHub rejected the token (401 Bad credentials)" in r.stderr
+        assert "bad-token" not in r.stderr + r.stdout
+        assert "Traceback" not in r.stderr
+        r = cli("sync", CIPULSE_GITHUB_TOKEN=gh.token)
+        assert r.returncode == 0, r.stderr
+        main_runs = sum(1 for run in scenario.runs.values() if run.head_branch == "main")
+        assert f"{REPO} (initial): {main_runs} new runs" in r.stdout
+        assert "rate limit" in r.stdout
+        r = cli("repo", "list")
+        assert REPO in r.stdout
+        assert "main" in r.stdout
+        r = cli("repo", "remove", REPO)
+        assert r.returncode == 0
+        assert "stopped tracking" in r.stdout
+        r = cli("repo", "remove", "octo-org/other")
+        assert r.returncode == 1
+        assert "not a known repository" in r.stderr

@@ -230,7 +230,7 @@ def repo_add(
 @repo_app.command("list")
 def repo_list() -> None:
     """Show every known repository, its branches and its last sync."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from cipulse.sync import repository
 
@@ -240,7 +240,8 @@ def repo_list() -> None:
         rows = repository.status_rows(session)
         if not rows:
             out.print("no repositories yet: `cipulse repo add OWNER/NAME`")
-        table = Table("repository", "branches", "tracked", "runs", "last sync", "last error")
+        table = Table("branches", "tracked", "runs", "last sync", "last error")
+        table.columns.insert(0, Column("repository", no_wrap=True))
         for repo, st, count in rows:
             last = (
                 st.last_success_at.strftime("%Y-%m-%d %H:%M UTC")

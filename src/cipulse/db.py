@@ -7,8 +7,8 @@ timeout instead of failing when a read lock cannot be upgraded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -103,15 +103,14 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[UnitOfWork]:
         """Commit on success, roll back on error; after-commit callbacks run only after commit."""
-        with self._tracked():
-            with self._writer() as session:
-                uow = UnitOfWork(session)
-                try:
-                    yield uow
-                    session.commit()
-                except BaseException:
-                    session.rollback()
-                    raise
+        with self._tracked(), self._writer() as session:
+            uow = UnitOfWork(session)
+            try:
+                yield uow
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
         uow._run_after_commit()
 
     def dispose(self, *, wait_seconds: float = 10.0) -> None:

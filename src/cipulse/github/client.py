@@ -37,6 +37,7 @@ API_VERSION = "2022-11-28"
 class CachedEntry:
     etag: str
     body: bytes
+    next_url: str | None = None  # a 304 has no Link header, so the next page is kept too
 
 
 class ResponseCache(Protocol):
@@ -203,15 +204,17 @@ class GitHubClient:
                 self.stats.rate = rate
             if response.status_code == 304 and cached is not None:
                 self.stats.not_modified += 1
-                return Page(url, 304, json.loads(cached.body), True, self._next(response), rate)
+                next_url = self._next(response) or cached.next_url
+                return Page(url, 304, json.loads(cached.body), True, next_url, rate)
             if response.status_code == 200:
                 self.stats.points += 1
                 body = response.content
                 etag = response.headers.get("etag")
+                next_url = self._next(response)
                 if etag:
-                    await self.cache.put(key, CachedEntry(etag=etag, body=body))
+                    await self.cache.put(key, CachedEntry(etag=etag, body=body, next_url=next_url))
                 data = json.loads(body) if body else None
-                return Page(url, 200, data, False, self._next(response), rate)
+                return Page(url, 200, data, False, next_url, rate)
             self.stats.points += 1
             await self._fail_or_wait(response, url, attempt)
             attempt += 1

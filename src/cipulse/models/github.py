@@ -144,6 +144,7 @@ class SyncState(Base):
     rate_remaining: Mapped[int | None] = mapped_column(Integer)
     rate_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))  # host:pid
 
 
 class HttpCache(Base):
@@ -154,5 +155,6 @@ class HttpCache(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     url: Mapped[str] = mapped_column(Text)
     etag: Mapped[str] = mapped_column(String(200))
+    link: Mapped[str | None] = mapped_column(Text)  # a 304 carries no Link header: keep it
     body: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

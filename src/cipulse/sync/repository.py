@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -336,21 +338,62 @@ def state(session: Session, repo_id: int) -> SyncState:
     return found
 
 
-def claim(session: Session, repo_id: int, *, now: datetime, seconds: float) -> bool:
-    """Claim the repository's sync for ``seconds``, so two processes never sync it at once."""
-    state(session, repo_id)
+def process_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _holder_is_dead(holder: str | None) -> bool:
+    """A claim held by a process of this host that no longer exists (killed mid-sync)."""
+    if not holder:
+        return False
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def claim(session: Session, repo_id: int, *, now: datetime, seconds: float) -> str | None:
+    """Claim the repository's sync, so two processes never sync it at once.
+
+    Answers None when claimed, else who holds it. A claim lapses after ``seconds`` unless
+    renewed, and at once when its holder was a process of this host that has died.
+    """
+    st = state(session, repo_id)
+    me = process_id()
+    free = or_(SyncState.claimed_until.is_(None), SyncState.claimed_until < now)
+    if _holder_is_dead(st.claimed_by):
+        free = or_(free, SyncState.claimed_by == st.claimed_by)
     result = session.execute(
         update(SyncState)
         .where(SyncState.repository_id == repo_id)
-        .where(or_(SyncState.claimed_until.is_(None), SyncState.claimed_until < now))
-        .values(claimed_until=now + timedelta(seconds=seconds), last_started_at=now)
+        .where(free)
+        .values(claimed_until=now + timedelta(seconds=seconds), claimed_by=me, last_started_at=now)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return None
+    session.refresh(st)
+    return st.claimed_by or "another process"
+
+
+def renew(session: Session, repo_id: int, *, now: datetime, seconds: float) -> None:
+    session.execute(
+        update(SyncState)
+        .where(SyncState.repository_id == repo_id, SyncState.claimed_by == process_id())
+        .values(claimed_until=now + timedelta(seconds=seconds))
+    )
 
 
 def release(session: Session, repo_id: int) -> None:
     session.execute(
-        update(SyncState).where(SyncState.repository_id == repo_id).values(claimed_until=None)
+        update(SyncState)
+        .where(SyncState.repository_id == repo_id)
+        .values(claimed_until=None, claimed_by=None)
     )
 
 
@@ -361,15 +404,23 @@ def cache_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def cache_get(session: Session, key: str) -> tuple[str, bytes] | None:
+def cache_get(session: Session, key: str) -> tuple[str, bytes, str | None] | None:
     row = session.get(HttpCache, cache_key(key))
     if row is None:
         return None
-    return row.etag, zlib.decompress(row.body)
+    return row.etag, zlib.decompress(row.body), row.link
 
 
-def cache_put(session: Session, key: str, url: str, etag: str, body: bytes) -> None:
-    values = {"url": url, "etag": etag, "body": zlib.compress(body, 6), "updated_at": utcnow()}
+def cache_put(
+    session: Session, key: str, url: str, etag: str, body: bytes, link: str | None
+) -> None:
+    values = {
+        "url": url,
+        "etag": etag,
+        "link": link,
+        "body": zlib.compress(body, 6),
+        "updated_at": utcnow(),
+    }
     stmt = _insert(session)(HttpCache).values(key=cache_key(key), **values)
     session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=values))
 

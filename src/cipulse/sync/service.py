@@ -31,6 +31,7 @@ from cipulse.github.schemas import (
     parse_time,
     parse_workflow,
 )
+from cipulse.models.base import utcnow
 from cipulse.sync import repository
 
 PER_PAGE = 100
@@ -98,6 +99,7 @@ class RepoSync:
         limit: int | None = None,
         progress: Progress | None = None,
         search_cap: int = SEARCH_CAP,
+        claim_seconds: float | None = None,
     ) -> None:
         self.db = db
         self.client = client
@@ -107,6 +109,7 @@ class RepoSync:
         self.limit = limit
         self.progress = progress or (lambda message, done, total: None)
         self.search_cap = search_cap
+        self.claim_seconds = claim_seconds
         self.result = SyncResult(repo=full_name)
         self.repo_id = 0
         self._workflow_ids: dict[int, int] = {}
@@ -197,6 +200,10 @@ class RepoSync:
                 else:
                     continue
                 need.append(run)
+            if self.claim_seconds:
+                repository.renew(
+                    uow.session, self.repo_id, now=utcnow(), seconds=self.claim_seconds
+                )
             st = repository.state(uow.session, self.repo_id)
             newest = max(r.created_at for r in runs)
             if st.newest_run_created_at is None or newest > st.newest_run_created_at:

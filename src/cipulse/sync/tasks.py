@@ -18,7 +18,7 @@ from cipulse.sync.service import SEARCH_CAP, Progress, RepoSync, SyncResult
 
 log = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 3600.0
+CLAIM_SECONDS = 600.0  # renewed with every page stored
 
 
 class DbResponseCache:
@@ -29,9 +29,9 @@ class DbResponseCache:
 
     async def get(self, key: str) -> CachedEntry | None:
         found = await asyncio.to_thread(self._get, key)
-        return CachedEntry(etag=found[0], body=found[1]) if found else None
+        return CachedEntry(etag=found[0], body=found[1], next_url=found[2]) if found else None
 
-    def _get(self, key: str) -> tuple[str, bytes] | None:
+    def _get(self, key: str) -> tuple[str, bytes, str | None] | None:
         with self.db.read() as session:
             return repository.cache_get(session, key)
 
@@ -41,7 +41,7 @@ class DbResponseCache:
     def _put(self, key: str, entry: CachedEntry) -> None:
         url = key.split(" ", 2)[-1]
         with self.db.write() as uow:
-            repository.cache_put(uow.session, key, url, entry.etag, entry.body)
+            repository.cache_put(uow.session, key, url, entry.etag, entry.body, entry.next_url)
 
 
 class NoToken(errors.GitHubError):
@@ -109,8 +109,9 @@ class SyncCoordinator:
             result.error = str(exc)
             return result
         repo_id, branches = await asyncio.to_thread(self._prepare, full_name)
-        if not await asyncio.to_thread(self._claim, repo_id, now):
-            result.error = f"{full_name} is being synced by another cipulse process"
+        holder = await asyncio.to_thread(self._claim, repo_id, now)
+        if holder is not None:
+            result.error = f"{full_name} is being synced by another cipulse process ({holder})"
             return result
         runner = RepoSync(
             db=self.db,
@@ -121,6 +122,7 @@ class SyncCoordinator:
             limit=limit,
             progress=progress,
             search_cap=self.search_cap,
+            claim_seconds=CLAIM_SECONDS,
         )
         try:
             result = await runner.run(days=days, initial_days=self.settings.initial_sync_days)
@@ -150,14 +152,15 @@ class SyncCoordinator:
             repo = repository.ensure_repo(uow.session, full_name)
             return repo.id, list(repo.branches or [])
 
-    def _claim(self, repo_id: int, now: datetime) -> bool:
+    def _claim(self, repo_id: int, now: datetime) -> str | None:
         with self.db.write() as uow:
             return repository.claim(uow.session, repo_id, now=now, seconds=CLAIM_SECONDS)
 
     def _record(self, repo_id: int, result: SyncResult, started: datetime) -> None:
         with self.db.write() as uow:
+            repository.release(uow.session, repo_id)
             st = repository.state(uow.session, repo_id)
-            st.claimed_until = None
+            uow.session.refresh(st)
             st.last_requests = result.requests
             st.last_not_modified = result.not_modified
             st.last_points = result.points

@@ -67,3 +67,15 @@ def percent(rate: float | None) -> str:
 
 def short_commit(sha: str | None) -> str:
     return sha[:7] if sha else "—"
+
+
+def count(value: int | None) -> str:
+    """``4,870``: counts of requests and runs read better with a thousands separator."""
+    return "—" if value is None else f"{value:,}"
+
+
+def utc_clock(moment: datetime | None) -> str:
+    """``13:05 UTC``, for a reset time within the next hour or so."""
+    if moment is None:
+        return "—"
+    return moment.astimezone(UTC).strftime("%H:%M UTC")

@@ -1,4 +1,7 @@
-"""The dashboard page (design E's KPI cards and recent runs, plus the daily chart).
+"""The pages: the dashboard here, the jobs and sync pages in their own modules.
+
+The dashboard shows design E's KPI cards and recent runs, plus the daily chart and a line on
+the GitHub sync.
 
 One route renders the whole page or only the recent-runs table: htmx asks for the table with
 ``HX-Request``/``HX-Target`` headers, so the live refresh and the first paint share one template
@@ -19,10 +22,13 @@ from starlette.responses import Response
 from cipulse.analytics import service as analytics
 from cipulse.context import AppContext, get_ctx
 from cipulse.models import utcnow
+from cipulse.web import jobs, sync_status
 from cipulse.web.templating import templates
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
+router.include_router(jobs.router)
+router.include_router(sync_status.router)
 
 # minutes -> (selector label, phrase used in the cards)
 WINDOWS: dict[int, tuple[str, str]] = {
@@ -54,6 +60,7 @@ def _base_context(request: Request, window: int, now: datetime) -> dict[str, Any
         "window_phrase": WINDOWS[window][1],
         "now": now,
         "dashboard_path": request.url_for("dashboard").path,
+        "section": "dashboard",
     }
 
 
@@ -76,6 +83,9 @@ def dashboard(
             if not fragment:
                 summary = analytics.summary(session, minutes=window, now=now)
                 daily = analytics.daily(session, days=CHART_DAYS, now=now)
+                github = sync_status.github_line(
+                    sync_status.repo_statuses(session, ctx.sync.syncing())
+                )
     except SQLAlchemyError:
         log.exception("the dashboard could not read the database")
         name = "_runs_error.html" if fragment else "error.html"
@@ -93,5 +103,7 @@ def dashboard(
         ingest_token_required=bool(token and token.get_secret_value()),
         ws_path=request.url_for("ws_metrics").path,
         daily_path=request.url_for("get_daily").path,
+        github=github,
+        sync_path=request.url_for("sync_page").path,
     )
     return templates.TemplateResponse(request, "dashboard.html", context, headers=VARY)

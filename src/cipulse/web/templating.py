@@ -31,6 +31,8 @@ templates.env.filters.update(
     short_commit=formatting.short_commit,
     utc_title=formatting.utc_title,
     iso=formatting.iso,
+    count=formatting.count,
+    utc_clock=formatting.utc_clock,
 )
 templates.env.globals["relative"] = formatting.relative
 

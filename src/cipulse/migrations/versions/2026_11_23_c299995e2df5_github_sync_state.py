@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("etag", sa.String(length=200), nullable=False),
+        sa.Column("link", sa.Text(), nullable=True),
         sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("updated_at", cipulse.models.base.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_http_cache")),
@@ -45,6 +46,7 @@ def upgrade() -> None:
         sa.Column("rate_remaining", sa.Integer(), nullable=True),
         sa.Column("rate_reset_at", cipulse.models.base.UTCDateTime(), nullable=True),
         sa.Column("claimed_until", cipulse.models.base.UTCDateTime(), nullable=True),
+        sa.Column("claimed_by", sa.String(length=200), nullable=True),
         sa.ForeignKeyConstraint(
             ["repository_id"],
             ["repository.id"],
