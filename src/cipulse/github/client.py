@@ -153,8 +153,13 @@ class GitHubClient:
 
     # -- GET --------------------------------------------------------------------------------
 
-    async def get(self, path: str, params: dict[str, Any] | None = None) -> Page:
-        """A conditional GET; identical requests already in flight share one answer."""
+    async def get(
+        self, path: str, params: dict[str, Any] | None = None, *, conditional: bool = True
+    ) -> Page:
+        """A conditional GET; identical requests already in flight share one answer.
+
+        ``conditional=False`` skips the ETag store, for answers known to have changed.
+        """
         url = self.url(path, params)
         running = self._inflight.get(url)
         if running is not None:
@@ -162,7 +167,7 @@ class GitHubClient:
         future: asyncio.Future[Page] = asyncio.get_running_loop().create_future()
         self._inflight[url] = future
         try:
-            page = await self._get(url)
+            page = await self._get(url, conditional)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters re-raise their own copy
@@ -174,22 +179,27 @@ class GitHubClient:
             self._inflight.pop(url, None)
 
     async def paginate(
-        self, path: str, params: dict[str, Any] | None = None, *, max_pages: int | None = None
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        max_pages: int | None = None,
+        conditional: bool = True,
     ) -> AsyncIterator[Page]:
         """Pages in order, following ``Link: rel=next`` exactly as GitHub gives it."""
         url: str | None = self.url(path, params)
         pages = 0
         while url is not None:
-            page = await self.get(url)
+            page = await self.get(url, conditional=conditional)
             yield page
             pages += 1
             if max_pages is not None and pages >= max_pages:
                 return
             url = page.next_url
 
-    async def _get(self, url: str) -> Page:
+    async def _get(self, url: str, conditional: bool) -> Page:
         key = f"{self._fingerprint} GET {url}"
-        cached = await self.cache.get(key)
+        cached = await self.cache.get(key) if conditional else None
         attempt = 0
         while True:
             headers = self._headers(with_auth=True)
@@ -211,7 +221,7 @@ class GitHubClient:
                 body = response.content
                 etag = response.headers.get("etag")
                 next_url = self._next(response)
-                if etag:
+                if etag and conditional:
                     await self.cache.put(key, CachedEntry(etag=etag, body=body, next_url=next_url))
                 data = json.loads(body) if body else None
                 return Page(url, 200, data, False, next_url, rate)

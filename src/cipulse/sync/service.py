@@ -114,6 +114,8 @@ class RepoSync:
         self.repo_id = 0
         self._workflow_ids: dict[int, int] = {}
         self._seen: set[int] = set()
+        self._jobs_queue: asyncio.Queue[RunData] = asyncio.Queue(maxsize=200)
+        self._failure: BaseException | None = None
 
     @property
     def _base(self) -> str:
@@ -125,9 +127,16 @@ class RepoSync:
     async def run(self, *, days: int | None, initial_days: int) -> SyncResult:
         start = (self.client.stats.requests, self.client.stats.not_modified,
                  self.client.stats.points)  # fmt: skip
+        workers = [asyncio.create_task(self._jobs_worker()) for _ in range(self.client.concurrency)]
         try:
             await self._run(days=days, initial_days=initial_days)
+            await self._jobs_queue.join()
+            if self._failure is not None:
+                raise self._failure
+            await asyncio.to_thread(self._finish)
         finally:
+            for worker in workers:
+                worker.cancel()
             stats = self.client.stats
             self.result.requests = stats.requests - start[0]
             self.result.not_modified = stats.not_modified - start[1]
@@ -155,7 +164,6 @@ class RepoSync:
             for branch in branches:
                 await self._list_recent(branch, newest)
             await self._repoll_unfinished()
-        await asyncio.to_thread(self._finish)
 
     # -- database steps (run in a worker thread) ---------------------------------------------
 
@@ -299,18 +307,32 @@ class RepoSync:
             runs.append(run)
         if not runs:
             return
+        if self._failure is not None:
+            raise self._failure
         need = await asyncio.to_thread(self._store_runs, runs)
         self.progress("runs", self.result.runs_seen, total)
-        # Keep every allowed request slot busy, but never queue the whole repository at once.
-        batch = max(self.client.concurrency * 2, 1)
-        for i in range(0, len(need), batch):
-            await asyncio.gather(*(self._sync_jobs(run) for run in need[i : i + batch]))
+        for run in need:
+            await self._jobs_queue.put(run)
+
+    async def _jobs_worker(self) -> None:
+        """One per allowed request slot, so the slots stay busy while pages are listed."""
+        while True:
+            run = await self._jobs_queue.get()
+            try:
+                if self._failure is None:
+                    await self._sync_jobs(run)
+            except Exception as exc:
+                self._failure = self._failure or exc
+            finally:
+                self._jobs_queue.task_done()
 
     async def _sync_jobs(self, run: RunData) -> None:
         jobs = []
+        # Jobs are fetched only when the run changed, so an ETag would never match: skip it.
         async for page in self.client.paginate(
             f"{self._base}/actions/runs/{run.github_id}/jobs",
             {"filter": "all", "per_page": PER_PAGE},
+            conditional=False,
         ):
             jobs += [parse_job(j) for j in page.data.get("jobs", [])]
         wf = self._workflow_ids.get(run.workflow_github_id or 0)
@@ -321,6 +343,7 @@ class RepoSync:
                     uow.session, repo_id=self.repo_id, run=run, workflow_id=wf, jobs=jobs
                 )
 
-        self.result.jobs_stored += await asyncio.to_thread(store)
+        stored = await asyncio.to_thread(store)
+        self.result.jobs_stored += stored
         self.result.jobs_fetched_for += 1
         self.progress("jobs", self.result.jobs_fetched_for, None)
