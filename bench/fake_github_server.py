@@ -18,11 +18,21 @@ from tests.fakegithub import FakeGitHub, Scenario
 def main() -> None:
     runs, jobs, latency = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     now = datetime.now(UTC).replace(microsecond=0)
-    scenario = Scenario.generate(seed=2026, runs=runs, jobs_per_run=jobs, days=30, now=now,
-                                 in_progress=0)  # fmt: skip
+    scenario = Scenario.generate(
+        seed=2026, runs=runs, jobs_per_run=jobs, days=30, now=now, in_progress=0
+    )
     with FakeGitHub(scenario, latency_ms=latency) as gh:
-        print(json.dumps({"api_url": gh.api_url, "token": gh.token, "runs": len(scenario.runs),
-                          "jobs": len(scenario.jobs)}), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "api_url": gh.api_url,
+                    "token": gh.token,
+                    "runs": len(scenario.runs),
+                    "jobs": len(scenario.jobs),
+                }
+            ),
+            flush=True,
+        )
         sys.stdin.read()
 
 

@@ -180,13 +180,15 @@ def upsert_runs(
         {"github_id": r.github_id, "run_attempt": r.run_attempt, **_run_values(r, repo_id, wf)}
         for r, wf in runs
     ]
-    stmt = _insert(session)(WorkflowRun).values(rows)
+    stmt = _insert(session)(WorkflowRun)
     columns = [c for c in rows[0] if c not in ("github_id", "run_attempt")]
+    # One statement executed with a list of rows: compiled once and cached, unlike VALUES (...).
     session.execute(
         stmt.on_conflict_do_update(
             index_elements=["github_id", "run_attempt"],
             set_={c: stmt.excluded[c] for c in columns},
-        )
+        ),
+        rows,
     )
     return {r.github_id for r, _ in runs if (r.github_id, r.run_attempt) not in existing}
 
@@ -259,12 +261,12 @@ def store_jobs(
             }
             for job in {j.github_id: j for j in jobs}.values()
         ]
-        stmt = _insert(session)(Job).values(rows).returning(Job.github_id, Job.id)
+        stmt = _insert(session)(Job)
         stmt = stmt.on_conflict_do_update(
             index_elements=["github_id"],
             set_={c: stmt.excluded[c] for c in rows[0] if c != "github_id"},
-        )
-        job_ids = dict(session.execute(stmt).all())
+        ).returning(Job.github_id, Job.id)
+        job_ids = dict(session.execute(stmt, rows).all())
         session.execute(delete(Step).where(Step.job_id.in_(job_ids.values())))
         steps = [
             {

@@ -24,6 +24,7 @@ from cipulse.db import Database
 from cipulse.github.client import GitHubClient
 from cipulse.github.ratelimit import RateLimit
 from cipulse.github.schemas import (
+    JobData,
     PayloadError,
     RunData,
     parse_job,
@@ -38,6 +39,7 @@ PER_PAGE = 100
 SEARCH_CAP = 1000
 OVERLAP = timedelta(hours=1)
 MIN_WINDOW = timedelta(minutes=1)
+STORE_BATCH = 50
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -115,6 +117,7 @@ class RepoSync:
         self._workflow_ids: dict[int, int] = {}
         self._seen: set[int] = set()
         self._jobs_queue: asyncio.Queue[RunData] = asyncio.Queue(maxsize=200)
+        self._store_queue: asyncio.Queue[tuple[RunData, list[JobData]] | None] = asyncio.Queue()
         self._failure: BaseException | None = None
 
     @property
@@ -128,15 +131,18 @@ class RepoSync:
         start = (self.client.stats.requests, self.client.stats.not_modified,
                  self.client.stats.points)  # fmt: skip
         workers = [asyncio.create_task(self._jobs_worker()) for _ in range(self.client.concurrency)]
+        writer = asyncio.create_task(self._jobs_writer())
         try:
             await self._run(days=days, initial_days=initial_days)
             await self._jobs_queue.join()
+            await self._store_queue.put(None)
+            await writer
             if self._failure is not None:
                 raise self._failure
             await asyncio.to_thread(self._finish)
         finally:
-            for worker in workers:
-                worker.cancel()
+            for task in [*workers, writer]:
+                task.cancel()
             stats = self.client.stats
             self.result.requests = stats.requests - start[0]
             self.result.not_modified = stats.not_modified - start[1]
@@ -335,15 +341,39 @@ class RepoSync:
             conditional=False,
         ):
             jobs += [parse_job(j) for j in page.data.get("jobs", [])]
-        wf = self._workflow_ids.get(run.workflow_github_id or 0)
+        await self._store_queue.put((run, jobs))
 
-        def store() -> int:
-            with self.db.write() as uow:
-                return repository.store_jobs(
-                    uow.session, repo_id=self.repo_id, run=run, workflow_id=wf, jobs=jobs
+    async def _jobs_writer(self) -> None:
+        """The one writer of jobs: many runs per transaction, while the fetchers go on."""
+        done = False
+        while not done:
+            batch: list[tuple[RunData, list[JobData]]] = []
+            item = await self._store_queue.get()
+            while item is not None:
+                batch.append(item)
+                if self._store_queue.empty() or len(batch) >= STORE_BATCH:
+                    break
+                item = self._store_queue.get_nowait()
+            done = item is None
+            if batch and self._failure is None:
+                try:
+                    stored = await asyncio.to_thread(self._store_jobs, batch)
+                except Exception as exc:
+                    self._failure = self._failure or exc
+                    continue
+                self.result.jobs_stored += stored
+                self.result.jobs_fetched_for += len(batch)
+                self.progress("jobs", self.result.jobs_fetched_for, None)
+
+    def _store_jobs(self, batch: list[tuple[RunData, list[JobData]]]) -> int:
+        with self.db.write() as uow:
+            return sum(
+                repository.store_jobs(
+                    uow.session,
+                    repo_id=self.repo_id,
+                    run=run,
+                    workflow_id=self._workflow_ids.get(run.workflow_github_id or 0),
+                    jobs=jobs,
                 )
-
-        stored = await asyncio.to_thread(store)
-        self.result.jobs_stored += stored
-        self.result.jobs_fetched_for += 1
-        self.progress("jobs", self.result.jobs_fetched_for, None)
+                for run, jobs in batch
+            )
