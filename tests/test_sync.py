@@ -514,3 +514,32 @@ def test_cli_messages(make_settings, db_url: str, tmp_path) -> None:  # type: ig
         r = cli("repo", "remove", "octo-org/other")
         assert r.returncode == 1
         assert "not a known repository" in r.stderr
+
+
+def test_serve_polls_on_schedule(make_settings, gh: FakeGitHub, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
+    """Under `cipulse serve` the tracked repositories are polled without anyone asking."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from cipulse.app import create_app
+
+    settings = make_settings(
+        github_token=gh.token,
+        github_api_url=gh.api_url,
+        repos=[REPO],
+        poll_interval_minutes=0.01,  # every 0.6 s
+        reconcile_cron="",
+    )
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 30
+        polls = 0
+        while time.monotonic() < deadline:
+            status = client.get("/api/sync/status").json()
+            polls = gh.stats.by_route.get("actions/list-workflow-runs-for-repo", 0)
+            if status and status[0]["last_success_at"] and polls >= 2:
+                break
+            time.sleep(0.1)
+        assert status[0]["runs_stored"] == len(scenario.runs)
+        assert polls >= 2  # the first sync, then at least one poll (a free 304)
+        assert gh.stats.not_modified >= 1

@@ -431,7 +431,9 @@ def status_rows(session: Session) -> list[tuple[Repository, SyncState | None, in
     """Every known repository with its sync state and stored run count."""
     counts = dict(
         session.execute(
-            select(WorkflowRun.repository_id, func.count()).group_by(WorkflowRun.repository_id)
+            select(
+                WorkflowRun.repository_id, func.count(func.distinct(WorkflowRun.github_id))
+            ).group_by(WorkflowRun.repository_id)
         ).all()
     )
     return [
