@@ -29,6 +29,7 @@ from cipulse.sync import tasks as sync_tasks
 from cipulse.sync.routes import router as sync_router
 from cipulse.system.routes import router as system_router
 from cipulse.web.routes import router as web_router
+from cipulse.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -85,7 +86,10 @@ def create_app(
         if settings.auto_migrate:
             await asyncio.to_thread(migrate.upgrade, ctx.db.engine)
         ctx.bus.bind(asyncio.get_running_loop())
-        tasks = [asyncio.create_task(ctx.broadcaster.run(), name="live-metrics")]
+        tasks = [
+            asyncio.create_task(ctx.broadcaster.run(), name="live-metrics"),
+            asyncio.create_task(ctx.webhook_worker.run(), name="webhook-worker"),
+        ]
         if settings.smtp_enabled:
             tasks.append(asyncio.create_task(ctx.mail_worker.run(), name="mail-worker"))
         await asyncio.to_thread(sync_tasks.register_configured_repos, ctx.db, settings)
@@ -127,6 +131,7 @@ def create_app(
         simulator_router,
         sync_router,
         jobstats_router,
+        webhooks_router,
         live_router,
         web_router,
     ):

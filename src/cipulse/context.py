@@ -12,6 +12,7 @@ from cipulse.live.bus import Bus
 from cipulse.live.service import MetricsBroadcaster
 from cipulse.settings import Settings
 from cipulse.sync.tasks import SyncCoordinator
+from cipulse.webhooks.tasks import WebhookWorker
 
 
 @dataclass
@@ -22,6 +23,7 @@ class AppContext:
     broadcaster: MetricsBroadcaster
     mail_worker: MailWorker
     sync: SyncCoordinator
+    webhook_worker: WebhookWorker
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
@@ -36,6 +38,7 @@ class AppContext:
             ),
             mail_worker=MailWorker(db=db, settings=settings),
             sync=SyncCoordinator(db=db, settings=settings),
+            webhook_worker=WebhookWorker(db=db, bus=bus),
         )
 
 

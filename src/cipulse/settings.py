@@ -22,7 +22,13 @@ from pydantic_settings import (
 )
 
 ENV_PREFIX = "CIPULSE_"
-SECRET_FIELDS = ("ingest_token", "admin_token", "smtp_password", "github_token")
+SECRET_FIELDS = (
+    "ingest_token",
+    "admin_token",
+    "smtp_password",
+    "github_token",
+    "webhook_secret",
+)
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(@[^\s@]+)?$")
 
 
@@ -150,6 +156,18 @@ class Settings(BaseSettings):
     reconcile_cron: str = Field(
         default="0 6 * * *",
         description="Cron expression (UTC) of the daily full reconcile; empty turns it off.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The secret set on the GitHub webhook or App; `POST /webhooks/github` "
+        "verifies `X-Hub-Signature-256` with it and is off without it.",
+    )
+    webhook_allow_unsigned: bool = Field(
+        default=False,
+        description="Development only: accept webhook deliveries without a secret or signature.",
+    )
+    webhook_max_body_mb: float = Field(
+        default=25, gt=0, le=100, description="Largest webhook body accepted (GitHub caps at 25)."
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*"],

@@ -12,10 +12,12 @@ from cipulse.models.github import (
 )
 from cipulse.models.outbox import MailOutbox
 from cipulse.models.pipeline import Pipeline, PipelineRun, PipelineRunHourly
+from cipulse.models.webhook import Installation, WebhookDelivery
 
 __all__ = [
     "Base",
     "HttpCache",
+    "Installation",
     "Job",
     "MailOutbox",
     "Pipeline",
@@ -25,6 +27,7 @@ __all__ = [
     "Step",
     "SyncState",
     "UTCDateTime",
+    "WebhookDelivery",
     "Workflow",
     "WorkflowRun",
     "utcnow",

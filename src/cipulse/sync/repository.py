@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -191,6 +191,113 @@ def upsert_runs(
         rows,
     )
     return {r.github_id for r, _ in runs if (r.github_id, r.run_attempt) not in existing}
+
+
+STATUS_RANK = {
+    "requested": 0,
+    "pending": 0,
+    "queued": 1,
+    "waiting": 2,
+    "in_progress": 3,
+    "completed": 4,
+}
+
+
+def _rank(column: Any) -> Any:
+    return case(*((column == name, rank) for name, rank in STATUS_RANK.items()), else_=0)
+
+
+def apply_run_event(session: Session, repo_id: int, run: RunData, workflow_id: int | None) -> bool:
+    """Store one attempt from a webhook, only ever moving its status forward.
+
+    Deliveries come late, twice or out of order: an older state never overwrites a newer one.
+    Answers whether anything was written.
+    """
+    values = _run_values(run, repo_id, workflow_id)
+    stmt = _insert(session)(WorkflowRun).values(
+        github_id=run.github_id, run_attempt=run.run_attempt, **values
+    )
+    table = WorkflowRun.__table__
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["github_id", "run_attempt"],
+        set_={c: stmt.excluded[c] for c in values},
+        where=_rank(stmt.excluded.status) >= _rank(table.c.status),
+    ).returning(WorkflowRun.id)
+    return session.execute(stmt).first() is not None
+
+
+def apply_job_event(session: Session, repo_id: int, job: JobData) -> bool:
+    """Store one job from a webhook, forward only; its run attempt is created if unknown."""
+    placeholder = {
+        "repository_id": repo_id,
+        "name": job.workflow_name,
+        # A job says its run is at least queued, waiting or in progress; never that it ended.
+        "status": job.status if job.status in ("queued", "waiting") else "in_progress",
+        "head_branch": job.head_branch,
+        "head_sha": job.head_sha,
+        "created_at": job.created_at or job.started_at or utcnow(),
+    }
+    run_stmt = _insert(session)(WorkflowRun).values(
+        github_id=job.run_github_id, run_attempt=job.run_attempt, **placeholder
+    )
+    session.execute(
+        run_stmt.on_conflict_do_update(
+            index_elements=["github_id", "run_attempt"],
+            set_={"status": run_stmt.excluded.status},
+            where=_rank(run_stmt.excluded.status) > _rank(WorkflowRun.__table__.c.status),
+        )
+    )
+    run_id = session.scalar(
+        select(WorkflowRun.id).where(
+            WorkflowRun.github_id == job.run_github_id,
+            WorkflowRun.run_attempt == job.run_attempt,
+        )
+    )
+    values = {
+        "run_id": run_id,
+        "run_attempt": job.run_attempt,
+        "name": job.name,
+        "workflow_name": job.workflow_name,
+        "status": job.status,
+        "conclusion": job.conclusion,
+        "head_sha": job.head_sha,
+        "head_branch": job.head_branch,
+        "html_url": job.html_url,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "completed_at": job.completed_at,
+        "runner_name": job.runner_name,
+        "runner_group_name": job.runner_group_name,
+        "labels": job.labels,
+    }
+    stmt = _insert(session)(Job).values(github_id=job.github_id, **values)
+    table = Job.__table__
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["github_id"],
+        set_={c: stmt.excluded[c] for c in values},
+        where=_rank(stmt.excluded.status) >= _rank(table.c.status),
+    ).returning(Job.id)
+    row = session.execute(stmt).first()
+    if row is None:
+        return False
+    if job.steps:
+        session.execute(delete(Step).where(Step.job_id == row[0]))
+        session.execute(
+            insert(Step),
+            [
+                {
+                    "job_id": row[0],
+                    "number": s.number,
+                    "name": s.name,
+                    "status": s.status,
+                    "conclusion": s.conclusion,
+                    "started_at": s.started_at,
+                    "completed_at": s.completed_at,
+                }
+                for s in {s.number: s for s in job.steps}.values()
+            ],
+        )
+    return True
 
 
 def _attempt_conclusion(conclusions: list[str | None]) -> str:
