@@ -61,7 +61,11 @@ class PipelineRunHourly(Base):
     """
 
     __tablename__ = "pipeline_run_hourly"
-    __table_args__ = (PrimaryKeyConstraint("pipeline_id", "hour_start"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("pipeline_id", "hour_start"),
+        # A window reads only its own hours, not every hour stored.
+        Index("ix_pipeline_run_hourly_hour_start", "hour_start", "pipeline_id"),
+    )
 
     pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipeline.id", ondelete="CASCADE"))
     hour_start: Mapped[datetime] = mapped_column(UTCDateTime)
