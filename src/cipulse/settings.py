@@ -137,6 +137,15 @@ class Settings(BaseSettings):
         default="https://api.github.com",
         description="GitHub's REST API; GitHub Enterprise Server users set `https://HOST/api/v3`.",
     )
+    github_app_id: int | None = Field(
+        default=None,
+        ge=1,
+        description="GitHub App mode: the App's id. With the private key, repositories are "
+        "synced with their installation's token instead of CIPULSE_GITHUB_TOKEN.",
+    )
+    github_app_private_key_file: Path | None = Field(
+        default=None, description="GitHub App mode: path to the App's private key (PEM)."
+    )
     github_concurrency: int = Field(
         default=1, ge=1, le=8, description="Requests in flight at once per token."
     )
@@ -227,6 +236,17 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_app(self) -> Settings:
+        if (self.github_app_id is None) != (self.github_app_private_key_file is None):
+            raise ValueError(
+                "CIPULSE_GITHUB_APP_ID and CIPULSE_GITHUB_APP_PRIVATE_KEY_FILE go together"
+            )
+        key = self.github_app_private_key_file
+        if key is not None and not key.is_file():
+            raise ValueError(f"CIPULSE_GITHUB_APP_PRIVATE_KEY_FILE: no file at {key}")
+        return self
 
     @model_validator(mode="after")
     def _github_token_fallback(self) -> Settings:
