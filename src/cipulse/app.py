@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cipulse import migrate
+from cipulse.activity.routes import router as activity_router
 from cipulse.analytics.routes import router as analytics_router
 from cipulse.context import AppContext
 from cipulse.ingest.routes import router as ingest_router
@@ -132,6 +133,7 @@ def create_app(
         sync_router,
         jobstats_router,
         webhooks_router,
+        activity_router,
         live_router,
         web_router,
     ):
