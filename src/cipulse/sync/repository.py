@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -15,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from cipulse.claims import holder_is_dead, process_id
 from cipulse.github.schemas import JobData, RunData, WorkflowData
 from cipulse.models import HttpCache, Job, Repository, Step, SyncState, Workflow, WorkflowRun
 from cipulse.models.base import utcnow
@@ -447,26 +446,6 @@ def state(session: Session, repo_id: int) -> SyncState:
     return found
 
 
-def process_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _holder_is_dead(holder: str | None) -> bool:
-    """A claim held by a process of this host that no longer exists (killed mid-sync)."""
-    if not holder:
-        return False
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def claim(session: Session, repo_id: int, *, now: datetime, seconds: float) -> str | None:
     """Claim the repository's sync, so two processes never sync it at once.
 
@@ -476,7 +455,7 @@ def claim(session: Session, repo_id: int, *, now: datetime, seconds: float) -> s
     st = state(session, repo_id)
     me = process_id()
     free = or_(SyncState.claimed_until.is_(None), SyncState.claimed_until < now)
-    if _holder_is_dead(st.claimed_by):
+    if holder_is_dead(st.claimed_by):
         free = or_(free, SyncState.claimed_by == st.claimed_by)
     result = session.execute(
         update(SyncState)

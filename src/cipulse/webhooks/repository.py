@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from cipulse.claims import holder_is_dead, process_id
 from cipulse.github.webhooks import Delivery
 from cipulse.models import Installation, WebhookDelivery
 
@@ -48,6 +49,18 @@ def store(session: Session, delivery: Delivery, body: bytes, *, now: datetime) -
 def claim_due(session: Session, *, now: datetime, limit: int = 50) -> list[WebhookDelivery]:
     """Oldest first, claimed with a conditional UPDATE so workers never share a delivery."""
     free = or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now)
+    holders = session.scalars(
+        select(WebhookDelivery.claimed_by)
+        .where(WebhookDelivery.state == "pending", WebhookDelivery.claimed_until >= now)
+        .distinct()
+    ).all()
+    for holder in holders:
+        if holder_is_dead(holder):  # killed with claims: take them back now
+            session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.claimed_by == holder, WebhookDelivery.state == "pending")
+                .values(claimed_until=None, claimed_by=None)
+            )
     ids = session.scalars(
         select(WebhookDelivery.id)
         .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now, free)
@@ -55,11 +68,12 @@ def claim_due(session: Session, *, now: datetime, limit: int = 50) -> list[Webho
         .limit(limit)
     ).all()
     mine = []
+    me = process_id()
     for delivery_id in ids:
         result = session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery_id, free)
-            .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+            .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS), claimed_by=me)
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
             mine.append(delivery_id)
@@ -80,6 +94,7 @@ def finish(session: Session, delivery_id: int, *, state: str, now: datetime) -> 
             state=state,
             processed_at=now,
             claimed_until=None,
+            claimed_by=None,
             last_error=None,
             attempts=WebhookDelivery.attempts + 1,
         )
@@ -91,6 +106,7 @@ def fail(session: Session, delivery_id: int, *, error: str, now: datetime, base:
     row.attempts += 1
     row.last_error = error[:2000]
     row.claimed_until = None
+    row.claimed_by = None
     if row.attempts >= MAX_ATTEMPTS:
         row.state = "failed"
     else:

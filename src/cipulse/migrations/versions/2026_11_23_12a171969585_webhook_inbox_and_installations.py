@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", cipulse.models.base.UTCDateTime(), nullable=False),
         sa.Column("claimed_until", cipulse.models.base.UTCDateTime(), nullable=True),
+        sa.Column("claimed_by", sa.String(length=200), nullable=True),
         sa.Column("processed_at", cipulse.models.base.UTCDateTime(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_delivery")),
