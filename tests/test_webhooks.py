@@ -390,3 +390,37 @@ def test_failed_processing_is_kept_and_can_be_replayed(make_settings, db_url: st
         assert replayed.status_code == 200
         assert replayed.json()["attempts"] == 0
         assert client.post("/api/webhooks/deliveries/999/replay", headers=admin).status_code == 404
+
+
+def test_cli_lists_and_replays(hooks: TestClient, db_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    r = deliver(hooks, "check_run", {"action": "created"})
+    delivery_id = r.json()["id"]
+    wait_until(all_done(db_url))
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CIPULSE_DATABASE_URL": db_url,
+        "CIPULSE_DATA_DIR": str(tmp_path),
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cipulse", "webhooks", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    listed = cli("list")
+    assert "check_run" in listed.stdout
+    assert "ignored" in listed.stdout
+    replayed = cli("replay", str(delivery_id))
+    assert replayed.returncode == 0
+    assert f"delivery {delivery_id} queued again" in replayed.stdout
+    missing = cli("replay", "99999")
+    assert missing.returncode == 1
+    assert "no delivery 99999" in missing.stderr
+    assert cli("list", "--state", "bogus").returncode == 2

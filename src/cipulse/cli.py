@@ -20,6 +20,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 repo_app = typer.Typer(help="Repositories synced from GitHub.", no_args_is_help=True)
 app.add_typer(repo_app, name="repo")
+webhooks_app = typer.Typer(help="GitHub webhook deliveries.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 out = Console()
 err = Console(stderr=True)
 
@@ -358,6 +360,63 @@ def sync(
     db.dispose()
     if failures:
         raise typer.Exit(1)
+
+
+@webhooks_app.command("list")
+def webhooks_list(
+    state: Annotated[
+        str | None, typer.Option(help="Only pending, processed, ignored or failed ones.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+) -> None:
+    """The newest deliveries and what became of them."""
+    from rich.table import Table
+
+    from cipulse.webhooks import repository as inbox
+
+    if state not in (None, "pending", "processed", "ignored", "failed"):
+        err.print("[red]error:[/red] --state must be pending, processed, ignored or failed")
+        raise typer.Exit(2)
+    settings = _settings()
+    db = _database(settings)
+    with db.read() as session:
+        rows = inbox.recent(session, limit=limit, state=state)
+        if not rows:
+            out.print("no deliveries")
+        else:
+            table = Table(
+                "id", "event", "action", "repository", "state", "tries", "received", "last error"
+            )
+            for d in rows:
+                table.add_row(
+                    str(d.id),
+                    d.event,
+                    d.action or "",
+                    d.repository or "",
+                    d.state,
+                    str(d.attempts),
+                    f"{d.received_at:%Y-%m-%d %H:%M:%S}",
+                    d.last_error or "",
+                )
+            out.print(table)
+    db.dispose()
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(delivery_id: Annotated[int, typer.Argument(help="The delivery's id.")]) -> None:
+    """Process a stored delivery again (a running server picks it up within seconds)."""
+    from cipulse.models import utcnow
+    from cipulse.webhooks import repository as inbox
+
+    settings = _settings()
+    db = _database(settings)
+    with db.write() as uow:
+        found = inbox.replay(uow.session, delivery_id, now=utcnow())
+    db.dispose()
+    if not found:
+        err.print(f"[red]error:[/red] no delivery {delivery_id} (see `cipulse webhooks list`)")
+        raise typer.Exit(1)
+    out.print(f"delivery {delivery_id} queued again")
 
 
 def main() -> None:
