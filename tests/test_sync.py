@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -543,3 +544,30 @@ def test_serve_polls_on_schedule(make_settings, gh: FakeGitHub, scenario: Scenar
         assert status[0]["runs_stored"] == len(scenario.runs)
         assert polls >= 2  # the first sync, then at least one poll (a free 304)
         assert gh.stats.not_modified >= 1
+
+
+def test_identical_requests_in_flight_are_merged(gh: FakeGitHub) -> None:
+    from cipulse.github.client import GitHubClient
+
+    slow = FakeGitHub(gh.scenario, latency_ms=100)
+    with slow:
+
+        async def go() -> list[Any]:
+            async with GitHubClient(token=slow.token, api_url=slow.api_url, concurrency=4) as c:
+                pages = await asyncio.gather(*(c.get(f"/repos/{REPO}") for _ in range(5)))
+                return [p.data["full_name"] for p in pages]
+
+        names = asyncio.run(go())
+        assert names == [REPO] * 5
+        assert slow.stats.by_route["repos/get"] == 1
+
+
+def test_primary_limit_waits_for_the_reset_then_goes_on(
+    make_settings, gh: FakeGitHub, scenario: Scenario, db_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    gh.set_rate_limit(0, reset_in_seconds=2)
+    started = time.monotonic()
+    result = run_sync(github_settings(make_settings, gh))
+    assert result.error is None
+    assert time.monotonic() - started >= 1  # it waited for GitHub's reset time
+    assert stored_stats(db_url, None) == expected_job_stats(scenario, REPO)
