@@ -21,6 +21,7 @@ from cipulse import migrate
 from cipulse.activity.routes import router as activity_router
 from cipulse.analytics.routes import router as analytics_router
 from cipulse.context import AppContext
+from cipulse.github.errors import GitHubError
 from cipulse.ingest.routes import router as ingest_router
 from cipulse.jobstats.routes import router as jobstats_router
 from cipulse.live.routes import router as live_router
@@ -94,7 +95,13 @@ def create_app(
         if settings.smtp_enabled:
             tasks.append(asyncio.create_task(ctx.mail_worker.run(), name="mail-worker"))
         await asyncio.to_thread(sync_tasks.register_configured_repos, ctx.db, settings)
-        if settings.github_token is not None and (
+        if ctx.sync.app_mode:
+            try:
+                found = await ctx.sync.discover_installations()
+                log.info("GitHub App: %d installations", found.installations)
+            except GitHubError as exc:
+                log.warning("GitHub App: could not list installations now: %s", exc)
+        if (settings.github_token is not None or ctx.sync.app_mode) and (
             settings.poll_interval_minutes or settings.reconcile_cron
         ):
             tasks.append(

@@ -3,6 +3,7 @@
 See README.md in this folder.
 """
 
+from tests.fakegithub.messages import LoggedRequest, Stats
 from tests.fakegithub.scenario import (
     Artifact,
     Attempt,
@@ -15,7 +16,7 @@ from tests.fakegithub.scenario import (
     Workflow,
     expected_job_stats,
 )
-from tests.fakegithub.server import FakeGitHub, LoggedRequest, Stats
+from tests.fakegithub.server import FakeGitHub
 
 __all__ = [
     "Artifact",

@@ -17,10 +17,22 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tests.fakegithub.scenario import Artifact, Attempt, Job, Repo, Run, Workflow, stable_hash
+from tests.fakegithub.scenario import (
+    Artifact,
+    Attempt,
+    Installation,
+    Job,
+    Repo,
+    Run,
+    Workflow,
+    stable_hash,
+)
 
 REST_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real" / "rest"
 EXAMPLES = REST_FIXTURES / "openapi-examples"
+WEBHOOKS = REST_FIXTURES.parent / "webhooks"
+# What the fake's App may do: read Actions (and the metadata every App gets).
+APP_PERMISSIONS = {"actions": "read", "metadata": "read"}
 DOCS = "https://docs.github.com/rest"
 # Step and workflow times come with a US Pacific offset and milliseconds in real answers
 # ("2022-09-30T21:53:26.000-07:00"), while run and job times are UTC with a "Z".
@@ -302,6 +314,59 @@ def artifact(item: Artifact, run: Run, repo: Repo, api: str) -> Json:
             "head_branch": run.head_branch,
             "head_sha": run.head_sha,
         },
+    )
+    return body
+
+
+@cache
+def _installation_template() -> Json:
+    """The installation object of a real ``installation`` webhook (the REST answer's shape)."""
+    payload = json.loads((WEBHOOKS / "installation" / "created.payload.json").read_text())
+    body: Json = payload["installation"]
+    return body
+
+
+def installation(inst: Installation, app_id: int, api: str) -> Json:
+    """One item of ``GET /app/installations``."""
+    body = copy.deepcopy(_installation_template())
+    account = dict(user(inst.account_login, api), type=inst.account_type)
+    if inst.account_type == "Organization":
+        html = f"https://github.com/organizations/{inst.account_login}/settings/installations"
+    else:
+        html = "https://github.com/settings/installations"
+    body.update(
+        id=inst.id,
+        account=account,
+        repository_selection="selected",
+        access_tokens_url=f"{api}/app/installations/{inst.id}/access_tokens",
+        repositories_url=f"{api}/installation/repositories",
+        html_url=f"{html}/{inst.id}",
+        app_id=app_id,
+        app_slug="cipulse-fake",  # in today's REST answer, not in the 2019 webhook
+        target_id=account["id"],
+        target_type=inst.account_type,
+        permissions=dict(APP_PERMISSIONS),
+        events=["workflow_job", "workflow_run"],
+        created_at=iso(inst.created_at),  # REST sends date-times where webhooks sent epochs
+        updated_at=iso(inst.created_at),
+        suspended_at=iso(inst.suspended_at),
+        suspended_by=None,
+        has_multiple_single_files=False,
+        single_file_paths=[],
+    )
+    return body
+
+
+def installation_token(token: str, expires_at: float) -> Json:
+    """``POST /app/installations/{id}/access_tokens`` (201). ``repositories`` is only sent for a
+    token narrowed to some repositories, which the fake does not do."""
+    body = _copy("installation-token", skip=("repositories",))
+    del body["repositories"]
+    body.update(
+        token=token,
+        expires_at=iso(datetime.fromtimestamp(expires_at, UTC)),
+        permissions=dict(APP_PERMISSIONS),
+        repository_selection="selected",
     )
     return body
 

@@ -173,6 +173,19 @@ class Artifact:
     created_at: datetime | None = None
 
 
+@dataclass
+class Installation:
+    """A GitHub App installation: the account (user or organisation) and the repositories it
+    gives the App (``repository_selection: selected``)."""
+
+    id: int
+    account_login: str
+    account_type: str = "Organization"
+    repo_ids: list[int] = field(default_factory=list)
+    suspended_at: datetime | None = None
+    created_at: datetime = WORKFLOW_CREATED_AT
+
+
 class JobStats(TypedDict):
     totalRuns: int
     failures: int
@@ -227,6 +240,8 @@ class Scenario:
         self.runs: dict[int, Run] = {}
         self.jobs: dict[int, Job] = {}
         self.artifacts: dict[int, Artifact] = {}
+        self.installations: dict[int, Installation] = {}
+        self._next_installation_id = 57_463_101
         self._next_repo_id = 540_180_744
         self._next_workflow_id = 35_593_280
         self._next_run_id = 3_109_327_341  # past 2**31, as real run ids are
@@ -264,6 +279,12 @@ class Scenario:
     def artifacts_of(self, run_id: int) -> list[Artifact]:
         return sorted((a for a in self.artifacts.values() if a.run_id == run_id), key=_by_id)
 
+    def installation(self, installation_id: int) -> Installation | None:
+        return self.installations.get(installation_id)
+
+    def installations_of(self, repo_id: int) -> list[Installation]:
+        return [i for i in self.installations.values() if repo_id in i.repo_ids]
+
     def tick(self, seconds: float = 1.0) -> datetime:
         """Advance the scenario clock and return the new time (default time of mutators)."""
         with self.lock:
@@ -282,6 +303,35 @@ class Scenario:
             repo = Repo(id=repo_id, owner=owner, name=name, default_branch=default_branch)
             self.repos[repo.id] = repo
             return repo
+
+    def add_installation(
+        self,
+        account: str,
+        *,
+        repos: Sequence[Repo | int | str] = (),
+        account_type: str = "Organization",
+        id: int | None = None,
+    ) -> Installation:
+        """The App installed on ``account`` for ``repos`` (objects, ids or full names)."""
+        with self.lock:
+            ids = []
+            for item in repos:
+                repo = item if isinstance(item, Repo) else None
+                if isinstance(item, int):
+                    repo = self.repos[item]
+                elif isinstance(item, str):
+                    repo = self.repo_named(item)
+                if repo is None:
+                    raise KeyError(f"no repository {item!r}")
+                ids.append(repo.id)
+            installation = Installation(
+                id=id if id is not None else self._take("installation"),
+                account_login=account,
+                account_type=account_type,
+                repo_ids=ids,
+            )
+            self.installations[installation.id] = installation
+            return installation
 
     def add_workflow(
         self,

@@ -1,20 +1,30 @@
-"""Background sync: one coordinator per process, a poll loop and the daily reconcile."""
+"""Background sync: one coordinator per process, a poll loop and the daily reconcile.
+
+Token mode syncs every repository with ``CIPULSE_GITHUB_TOKEN``. App mode (``CIPULSE_GITHUB_APP_ID``
+set) syncs each repository with a token of the installation that holds it: one ``GitHubClient``
+per installation, each with its own queue and rate limit, as GitHub counts them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from cronsim import CronSim
+from sqlalchemy import select
 
 from cipulse.db import Database
 from cipulse.github import errors
+from cipulse.github.app import InstallationTokens
 from cipulse.github.client import CachedEntry, GitHubClient
-from cipulse.models import utcnow
+from cipulse.models import Installation, utcnow
 from cipulse.settings import Settings
 from cipulse.sync import repository
 from cipulse.sync.service import SEARCH_CAP, Progress, RepoSync, SyncResult
+from cipulse.webhooks import repository as installations
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,26 @@ class NoToken(errors.GitHubError):
     pass
 
 
+class NotInstalled(errors.GitHubError):
+    pass
+
+
+@dataclass
+class Discovery:
+    """What ``discover_installations`` found: repositories now tracked, and those let go."""
+
+    installations: int = 0
+    tracked: list[str] = field(default_factory=list)
+    untracked: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # installations that could not be read
+
+
+def _when(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 class SyncCoordinator:
     """Runs syncs; a second request for a repository already syncing joins the running one."""
 
@@ -57,6 +87,12 @@ class SyncCoordinator:
         self.search_cap = search_cap
         self._tasks: dict[str, asyncio.Task[SyncResult]] = {}
         self._client: GitHubClient | None = None
+        self._tokens: InstallationTokens | None = None
+        self._installation_clients: dict[int, GitHubClient] = {}
+
+    @property
+    def app_mode(self) -> bool:
+        return self.settings.github_app_id is not None
 
     def client(self) -> GitHubClient:
         token = self.settings.github_token
@@ -73,6 +109,65 @@ class SyncCoordinator:
             )
         return self._client
 
+    def tokens(self) -> InstallationTokens:
+        """App mode: the App's installation tokens (the key file is read on first use)."""
+        app_id = self.settings.github_app_id
+        key_file = self.settings.github_app_private_key_file
+        if app_id is None or key_file is None:
+            raise NoToken("not in GitHub App mode: set CIPULSE_GITHUB_APP_ID and its private key")
+        if self._tokens is None:
+            try:
+                pem = key_file.read_bytes()
+            except OSError as exc:
+                raise errors.GitHubError(
+                    f"cannot read CIPULSE_GITHUB_APP_PRIVATE_KEY_FILE ({exc.strerror})"
+                ) from None
+            self._tokens = InstallationTokens(
+                app_id=app_id, private_key_pem=pem, api_url=self.settings.github_api_url
+            )
+        return self._tokens
+
+    def installation_client(self, installation_id: int) -> GitHubClient:
+        """One client per installation, kept for the process: its token is renewed underneath.
+
+        The client's own token is a placeholder that names the installation (so its ETag store
+        outlives each hourly token); ``InstallationAuth`` sends the real one.
+        """
+        client = self._installation_clients.get(installation_id)
+        if client is None:
+            client = GitHubClient(
+                token=f"installation-{installation_id}",
+                api_url=self.settings.github_api_url,
+                concurrency=self.settings.github_concurrency,
+                cache=DbResponseCache(self.db),
+                transport=self.tokens().auth(installation_id),
+            )
+            self._installation_clients[installation_id] = client
+        return client
+
+    async def client_for(self, full_name: str) -> GitHubClient:
+        """The client that syncs ``full_name``: the token's, or its installation's in App mode."""
+        if not self.app_mode:
+            return self.client()
+        installation_id = await asyncio.to_thread(self._installation_of, full_name)
+        if installation_id is None:
+            raise NotInstalled(
+                f"{full_name} is not in any installation of the GitHub App: install the App on it"
+            )
+        return self.installation_client(installation_id)
+
+    def _installation_of(self, full_name: str) -> int | None:
+        with self.db.read() as session:
+            repo = repository.get_repo(session, full_name)
+            if repo is None or repo.installation_id is None:
+                return None
+            row = session.scalar(
+                select(Installation).where(Installation.github_id == repo.installation_id)
+            )
+            if row is not None and row.deleted_at is not None:
+                return None  # uninstalled: a token can no longer be bought
+            return repo.installation_id
+
     def syncing(self) -> set[str]:
         return set(self._tasks)
 
@@ -81,6 +176,95 @@ class SyncCoordinator:
             task.cancel()
         if self._client is not None:
             await self._client.aclose()
+        for client in self._installation_clients.values():
+            await client.aclose()
+        if self._tokens is not None:
+            await self._tokens.aclose()
+
+    # -- App mode: installations ----------------------------------------------------------
+
+    async def discover_installations(self) -> Discovery:
+        """App mode: track the repositories of every installation of the App.
+
+        Run at start-up (and before each reconcile) so that repositories are tracked without
+        waiting for a webhook, and so that what changed while cipulse was down (an App
+        installed, a repository added or removed, an installation deleted) is caught up on.
+        An installation that fails (suspended, deleted meanwhile) keeps its repositories as
+        they are and is reported in ``problems``.
+        """
+        tokens = self.tokens()
+        found: list[tuple[dict[str, Any], list[dict[str, Any]] | None]] = []
+        problems: list[str] = []
+        for data in await tokens.list_installations():
+            if not isinstance(data.get("id"), int):
+                continue
+            repos: list[dict[str, Any]] | None = None
+            if data.get("suspended_at") is None:
+                try:
+                    repos = await tokens.installation_repositories(data["id"])
+                except errors.GitHubError as exc:
+                    problems.append(str(exc))
+                    log.warning("GitHub App: %s", exc)
+            found.append((data, repos))
+        result = await asyncio.to_thread(self._store_installations, found)
+        result.problems = problems
+        log.info(
+            "GitHub App: %d installations, %d repositories tracked, %d no longer",
+            result.installations, len(result.tracked), len(result.untracked),
+        )  # fmt: skip
+        return result
+
+    def _store_installations(
+        self, found: list[tuple[dict[str, Any], list[dict[str, Any]] | None]]
+    ) -> Discovery:
+        """One unit of work: installation rows upserted, their repositories tracked or let go."""
+        now = utcnow()
+        result = Discovery(installations=len(found))
+        with self.db.write() as uow:
+            session = uow.session
+            rows = repository.all_repos(session)
+            by_github_id = {r.github_id: r for r in rows if r.github_id is not None}
+            listed: set[int] = set()
+            for data, repos in found:
+                row = installations.upsert_installation(session, data, now=now)
+                row.deleted_at = None
+                row.suspended_at = _when(data.get("suspended_at"))
+                listed.add(row.github_id)
+                if repos is None:
+                    continue
+                kept: set[int] = set()
+                for item in repos:
+                    name = item.get("full_name")
+                    if not isinstance(name, str):
+                        continue
+                    github_id = item.get("id")
+                    repo = by_github_id.get(github_id) if isinstance(github_id, int) else None
+                    repo = repo or repository.get_repo(session, name)
+                    if repo is None or not repo.tracked:
+                        repo = repository.track_repo(session, repo.full_name if repo else name, [])
+                    repository.update_repo_from_github(session, repo.id, item)
+                    repo.installation_id = row.github_id
+                    kept.add(repo.id)
+                    result.tracked.append(repo.full_name)
+                for repo in rows:
+                    if repo.installation_id == row.github_id and repo.id not in kept:
+                        if repo.tracked:
+                            result.untracked.append(repo.full_name)
+                        repo.tracked = False
+            app_id = self.settings.github_app_id
+            for gone in session.scalars(
+                select(Installation).where(Installation.deleted_at.is_(None))
+            ):
+                if gone.github_id in listed or gone.app_id not in (None, app_id):
+                    continue
+                gone.deleted_at = now  # uninstalled while cipulse was not listening
+                for repo in rows:
+                    if repo.installation_id == gone.github_id and repo.tracked:
+                        repo.tracked = False
+                        result.untracked.append(repo.full_name)
+        result.tracked.sort()
+        result.untracked.sort()
+        return result
 
     async def sync(
         self,
@@ -104,8 +288,8 @@ class SyncCoordinator:
         now = utcnow()
         result = SyncResult(repo=full_name)
         try:
-            client = self.client()
-        except NoToken as exc:
+            client = await self.client_for(full_name)
+        except errors.GitHubError as exc:  # no token, not installed, unreadable key
             result.error = str(exc)
             return result
         repo_id, branches = await asyncio.to_thread(self._prepare, full_name)
@@ -215,6 +399,11 @@ async def schedule_forever(coordinator: SyncCoordinator, db: Database, settings:
             if next_reconcile is not None and datetime.now(UTC) >= next_reconcile:
                 assert cron is not None
                 next_reconcile = next(cron)
+                if coordinator.app_mode:
+                    try:
+                        await coordinator.discover_installations()
+                    except errors.GitHubError as exc:  # sync what is known; try again next time
+                        log.warning("GitHub App: installations not refreshed: %s", exc)
                 await sync_all(coordinator, db, days=settings.initial_sync_days)
             elif next_poll is not None and loop.time() >= next_poll:
                 await sync_all(coordinator, db, days=None)
