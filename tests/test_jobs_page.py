@@ -461,6 +461,7 @@ def test_no_repository_explains_how_to_add_one(
         ("Dashboard", None),
         ("Jobs", "true"),
         ("Sync", None),
+        ("Webhooks", None),
     ]
     with TestClient(create_app(make_settings(github_token="ghp_example"))) as other:
         assert "A GitHub token is set on this server." in other.get("/jobs").text

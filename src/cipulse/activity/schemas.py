@@ -41,8 +41,11 @@ class PipelineUpdate(BaseModel):
     """Design B's event: stages are the run's jobs."""
 
     id: int
+    attempt: int
     repo: str
     name: str | None
+    branch: str | None
+    html_url: str | None
     status: str
     currentStage: str | None
     completedStages: list[str]

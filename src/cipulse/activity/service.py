@@ -73,8 +73,11 @@ def pipeline_update(
     end = run.updated_at if run.status == "completed" and run.updated_at else now
     return PipelineUpdate(
         id=view.id,
+        attempt=view.attempt,
         repo=view.repo,
         name=view.name,
+        branch=view.branch,
+        html_url=view.html_url,
         status=run.status if run.status != "completed" else (run.conclusion or "completed"),
         currentStage=active[0] if active else None,
         completedStages=done,

@@ -1,7 +1,7 @@
 """The pages: the dashboard here, the jobs and sync pages in their own modules.
 
-The dashboard shows design E's KPI cards and recent runs, plus the daily chart and a line on
-the GitHub sync.
+The dashboard shows design E's KPI cards and recent runs, the daily chart, a line on the GitHub
+sync, and the GitHub runs in progress ("Running now", kept live by ``static/live.js``).
 
 One route renders the whole page or only the recent-runs table: htmx asks for the table with
 ``HX-Request``/``HX-Target`` headers, so the live refresh and the first paint share one template
@@ -19,16 +19,18 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
+from cipulse.activity import service as activity
 from cipulse.analytics import service as analytics
 from cipulse.context import AppContext, get_ctx
 from cipulse.models import utcnow
-from cipulse.web import jobs, sync_status
+from cipulse.web import deliveries, jobs, live_panel, sync_status
 from cipulse.web.templating import templates
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 router.include_router(jobs.router)
 router.include_router(sync_status.router)
+router.include_router(deliveries.router)
 
 # minutes -> (selector label, phrase used in the cards)
 WINDOWS: dict[int, tuple[str, str]] = {
@@ -38,6 +40,7 @@ WINDOWS: dict[int, tuple[str, str]] = {
 }
 DEFAULT_WINDOW = 1440
 RECENT_RUNS = 20
+RUNNING_NOW = 20  # cards in "Running now"; live.js asks /api/runs/in-progress for as many
 CHART_DAYS = 30
 RUNS_TARGET = "recent-runs"
 # The same URL answers with a page or a fragment; caches must keep them apart.
@@ -83,9 +86,8 @@ def dashboard(
             if not fragment:
                 summary = analytics.summary(session, minutes=window, now=now)
                 daily = analytics.daily(session, days=CHART_DAYS, now=now)
-                github = sync_status.github_line(
-                    sync_status.repo_statuses(session, ctx.sync.syncing())
-                )
+                statuses = sync_status.repo_statuses(session, ctx.sync.syncing())
+                running = activity.in_progress(session, now=now, limit=RUNNING_NOW)
     except SQLAlchemyError:
         log.exception("the dashboard could not read the database")
         name = "_runs_error.html" if fragment else "error.html"
@@ -103,7 +105,12 @@ def dashboard(
         ingest_token_required=bool(token and token.get_secret_value()),
         ws_path=request.url_for("ws_metrics").path,
         daily_path=request.url_for("get_daily").path,
-        github=github,
+        github=sync_status.github_line(statuses),
         sync_path=request.url_for("sync_page").path,
+        running=live_panel.cards(running),
+        running_data=[run.model_dump(mode="json") for run in running],
+        github_known=bool(statuses),
+        stream_path=request.url_for("stream").path,
+        in_progress_path=f"{request.url_for('runs_in_progress').path}?limit={RUNNING_NOW}",
     )
     return templates.TemplateResponse(request, "dashboard.html", context, headers=VARY)

@@ -125,6 +125,10 @@ def replay(session: Session, delivery_id: int, *, now: datetime) -> bool:
     return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
+def get(session: Session, delivery_id: int) -> WebhookDelivery | None:
+    return session.get(WebhookDelivery, delivery_id)
+
+
 def recent(session: Session, *, limit: int, state: str | None) -> Sequence[WebhookDelivery]:
     stmt = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit)
     if state:

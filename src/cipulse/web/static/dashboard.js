@@ -338,15 +338,13 @@
 
   /* ---- Live connection ---- */
 
-  var liveStatus = document.getElementById("live-status");
   var signature = root.dataset.signature;
   var attempts = 0;
   var firstConnection = true;
 
-  function showLive(state, text) {
-    if (!liveStatus) return;
-    liveStatus.dataset.state = state;
-    liveStatus.querySelector(".live-text").textContent = text;
+  // The header's indicator belongs to live.js, which adds its event stream to this socket.
+  function showLive(state) {
+    if (window.cipulseLive) window.cipulseLive.show("metrics", state);
   }
 
   function onMetrics(summary, firstMessage) {
@@ -374,7 +372,7 @@
 
     socket.addEventListener("open", function () {
       attempts = 0;
-      showLive("live", "live");
+      showLive("live");
     });
     socket.addEventListener("message", function (event) {
       var message;
@@ -389,7 +387,7 @@
       firstConnection = false;
     });
     socket.addEventListener("close", function () {
-      showLive("paused", "live updates paused, reconnecting…");
+      showLive("paused");
       // 1 s, 2 s, 4 s ... up to 30 s, with jitter so that restarted servers are not stampeded.
       var delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.75 + Math.random() * 0.5);
       attempts += 1;
@@ -398,6 +396,7 @@
   }
 
   renderChart();
+  showLive("connecting");
   connect();
   // A tab left in the background may have missed nothing, but its relative times aged.
   document.addEventListener("visibilitychange", function () {

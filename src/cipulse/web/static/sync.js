@@ -1,58 +1,12 @@
 /* "Sync now" on the sync page: POST /api/refresh?repo=..., then swap in a fresh copy of the card.
-   An admin token, when the server needs one, is typed once per tab and kept in sessionStorage;
-   it is sent only if the user gave one. */
+   An admin token, when the server needs one, comes from the field of admin_token.js. */
 (function () {
   "use strict";
-  var KEY = "cipulse-admin-token";
   var POLL_MS = 4000;
   var root = document.getElementById("sync-page");
   if (!root) return;
-  var tokenForm = document.getElementById("admin-token");
+  var admin = window.cipulseAdminToken;
   var busy = 0;
-
-  function storedToken() {
-    try {
-      return sessionStorage.getItem(KEY) || "";
-    } catch (e) {
-      return "";
-    }
-  }
-
-  function storeToken(value) {
-    try {
-      if (value) sessionStorage.setItem(KEY, value);
-      else sessionStorage.removeItem(KEY);
-    } catch (e) {
-      // storage blocked: the token works for this page only
-    }
-    showTokenState();
-  }
-
-  var pageToken = storedToken();
-
-  function showTokenState() {
-    var forget = tokenForm.querySelector("[data-forget-token]");
-    var has = Boolean(storedToken() || pageToken);
-    forget.hidden = !has;
-    tokenForm.elements.token.placeholder = has ? "saved for this tab" : "CIPULSE_ADMIN_TOKEN";
-  }
-
-  tokenForm.addEventListener("submit", function (event) {
-    event.preventDefault();
-    var value = tokenForm.elements.token.value.trim();
-    pageToken = value;
-    storeToken(value);
-    tokenForm.elements.token.value = "";
-    tokenForm.removeAttribute("data-needed");
-  });
-
-  tokenForm.querySelector("[data-forget-token]").addEventListener("click", function () {
-    pageToken = "";
-    storeToken("");
-  });
-
-  if (storedToken()) tokenForm.hidden = false;
-  showTokenState();
 
   function say(card, tone, text) {
     var message = card.querySelector("[data-sync-message]");
@@ -100,19 +54,15 @@
   }
 
   function needToken(card) {
-    tokenForm.hidden = false;
-    tokenForm.setAttribute("data-needed", "");
-    tokenForm.querySelector("[data-token-note]").textContent =
-      "This server needs its admin token (CIPULSE_ADMIN_TOKEN) to sync. Enter it here, then press Sync now again.";
+    admin.need(
+      "This server needs its admin token (CIPULSE_ADMIN_TOKEN) to sync. Enter it here, then press Sync now again."
+    );
     say(card, "failure", "An admin token is needed to sync: enter it above.");
-    tokenForm.elements.token.focus();
   }
 
   function syncNow(card) {
     var repo = card.dataset.repo;
-    var headers = { Accept: "application/json" };
-    var token = storedToken() || pageToken;
-    if (token) headers.Authorization = "Bearer " + token;
+    var headers = admin.headers({ Accept: "application/json" });
     busy += 1;
     setSyncing(card, true);
     say(card, "progress", "Syncing " + repo + " with GitHub…");
