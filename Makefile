@@ -24,8 +24,11 @@ lint: python-deps
 typecheck: python-deps
 	$(VENV)/bin/mypy
 
-bench: deps
+bench: deps ## Every benchmark in bench/, each against its naive method (about 30 min)
 	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/sync_github.py
+	$(VENV)/bin/python bench/sync_github.py --backend postgresql
+	$(VENV)/bin/python bench/webhooks.py
 
 deps: python-deps frontend
 
