@@ -108,9 +108,7 @@ def replay_delivery(delivery_id: int, ctx: Annotated[AppContext, Depends(get_ctx
     with ctx.db.write() as uow:
         if not inbox.replay(uow.session, delivery_id, now=utcnow()):
             raise HTTPException(404, detail=f"no delivery {delivery_id}")
+        # The row as replayed: once committed, the worker may take it up at once.
+        replayed = _out(inbox.get(uow.session, delivery_id))
         uow.after_commit(ctx.webhook_worker.wake)
-    with ctx.db.read() as session:
-        found = [
-            d for d in inbox.recent(session, limit=1_000_000, state=None) if d.id == delivery_id
-        ]
-        return _out(found[0])
+    return replayed
