@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.fakegithub.scenario import (
     Artifact,
@@ -89,13 +90,23 @@ def _rewrite(value: Any, replacements: list[tuple[str, str]]) -> Any:
     return value
 
 
+def _examples_origin() -> str:
+    """The API origin GitHub's example bodies point at: the fake rewrites it to its own."""
+    url = urlsplit(example("workflow-run")["url"])
+    return f"{url.scheme}://{url.netloc}"
+
+
+EXAMPLES_ORIGIN = _examples_origin()
+EXAMPLES_ORIGIN_PLAIN = EXAMPLES_ORIGIN.replace("https://", "http://", 1)
+
+
 def user(login: str, api: str) -> Json:
     """A ``simple-user`` (the run example's ``actor``). Cached: treat it as read-only."""
     cached = _users.get((login, api))
     if cached is None:
         cached = _rewrite(
             example("workflow-run")["actor"],
-            [("https://api.github.com", api), ("octocat", login)],
+            [(EXAMPLES_ORIGIN, api), ("octocat", login)],
         )
         cached["login"] = login
         cached["id"] = 1 + stable_hash(login) % 10_000_000
@@ -107,8 +118,8 @@ def user(login: str, api: str) -> Json:
 
 def _repo_replacements(repo: Repo, api: str, template_full_name: str) -> list[tuple[str, str]]:
     return [
-        ("https://api.github.com", api),
-        ("http://api.github.com", api),
+        (EXAMPLES_ORIGIN, api),
+        (EXAMPLES_ORIGIN_PLAIN, api),
         (template_full_name, repo.full_name),
     ]
 
