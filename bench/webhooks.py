@@ -24,14 +24,14 @@ For each backend (SQLite, PostgreSQL), on a fresh database each time:
   restart without waiting for their claim to expire.
 
 Deliveries are built from real captured payloads (``bench/webhooks_deliveries.py``); ours,
-split and inline get the same stream. Latency is measured by the client from sending the request
-to receiving the whole answer; the load is open loop (each request leaves at its scheduled time
-whether or not earlier ones were answered). The client is httpx (``--client httpx``, sharded
-pools) or a minimal raw HTTP/1.1 client (``--client raw``) that costs the shared CPUs much less
-(``bench/webhooks_client.py``).
+split, ackonly and inline get the same stream. Latency is measured by the client from sending
+the request to receiving the whole answer; the load is open loop (each request leaves at its
+scheduled time whether or not earlier ones were answered). The client is httpx (``--client
+httpx``, sharded pools) or a minimal raw HTTP/1.1 client (``--client raw``) that costs the
+shared CPUs much less (``bench/webhooks_client.py``).
 
     .venv/bin/python bench/webhooks.py [--backends sqlite,postgresql] [--rate 200]
-        [--duration 15] [--steps 400,800,1600] [--methods ours,split,inline,kill]
+        [--duration 15] [--steps 400,800,1600] [--methods ours,split,ackonly,inline,kill]
         [--client httpx|raw] [--out /tmp/cipulse-bench/webhooks.json]
 
 Figures go to stdout as tables and to a JSON file (``--out``, default under /tmp).
@@ -68,6 +68,7 @@ from sqlalchemy.orm import Session
 
 from cipulse.db import make_engine
 from cipulse.models import Job, WebhookDelivery, WorkflowRun
+from cipulse.sync.repository import STATUS_RANK
 from webhooks_client import Client, error_name, make_client
 from webhooks_deliveries import FIXTURES, Delivery, Expectation, Generator, load_templates
 
@@ -508,7 +509,11 @@ def processing_figures(
 
 
 def check_state(engine: Engine, expect: Expectation) -> dict[str, Any]:
-    """Every run and job holds the highest status its acknowledged deliveries carried."""
+    """Every run and job holds the highest status its acknowledged deliveries carried.
+
+    ``behind``: lower or missing, an acknowledged update was lost. ``ahead``: higher, a delivery
+    that got no 2xx (an answer after GitHub's 10 s, say) was processed all the same.
+    """
     with Session(engine) as session:
         runs = dict(
             session.execute(
@@ -518,18 +523,29 @@ def check_state(engine: Engine, expect: Expectation) -> dict[str, Any]:
             ).all()
         )
         jobs = dict(session.execute(select(Job.github_id, Job.status)).all())
-    wrong: list[str] = []
+    behind: list[str] = []
+    ahead: list[str] = []
     for kind, want, have in (("run", expect.runs, runs), ("job", expect.jobs, jobs)):
         for gid, status in want.items():
-            if have.get(gid) != status:
-                wrong.append(f"{kind} {gid}: expected {status}, stored {have.get(gid)}")
+            got = have.get(gid)
+            if got == status:
+                continue
+            higher = got is not None and STATUS_RANK.get(got, 0) > STATUS_RANK.get(status, 0)
+            (ahead if higher else behind).append(f"{kind} {gid}: expected {status}, stored {got}")
     return {
         "runs": len(expect.runs),
         "jobs": len(expect.jobs),
-        "wrong": len(wrong),
-        "examples": wrong[:5],
-        "ok": not wrong,
+        "behind": len(behind),
+        "ahead": len(ahead),
+        "examples": (behind + ahead)[:5],
+        "ok": not behind,
     }
+
+
+def state_cell(state: dict[str, Any]) -> str:
+    if state["behind"]:
+        return f"-{state['behind']}"
+    return f"+{state['ahead']}" if state["ahead"] else "ok"
 
 
 # --- measurements -----------------------------------------------------------------------------
@@ -669,7 +685,7 @@ def describe(method: str, r: dict[str, Any]) -> str:
             f"; drained {p['drained']} {p['waited_s']} s after, worker {p['worker_per_s']}/s, "
             f"lost {p['lost']}, failed {p['failed']}"
         )
-    return text_ + f"; state ok {r['state']['ok']}"
+    return text_ + f"; run/job states {state_cell(r['state'])}"
 
 
 async def bench_method(method: str, backend: str, args: argparse.Namespace, workdir: Path) -> dict:
@@ -869,7 +885,9 @@ def tables(report: dict[str, Any]) -> str:
         "path alone). lag = client scheduling lag p99 (client-limited: the load",
         "generator fell behind its schedule); srv cpu = cores used by the server process(es);",
         "drain = s from the last answer until the worker had processed all; worker = deliveries",
-        "processed per s by the worker; proc p99 = received -> processed p99 (s); busy = all",
+        "processed per s by the worker; proc p99 = received -> processed p99 (s); state = every",
+        "run/job ends as its acknowledged deliveries say (ok), +N: N ahead (processed though not",
+        "acknowledged), -N: N behind (an acknowledged update lost); busy = all",
         "CPUs busy during the burst; bg = the same in the idle second before it (other work).",
         "",
         f"{'backend':<10} {'method':<7} {'rate':>5} {'acked/s':>8} {'not ok':>6} "
@@ -889,7 +907,7 @@ def tables(report: dict[str, Any]) -> str:
                 f"{fmt(p and p['done_after_burst_s'], '.1f'):>6} "
                 f"{fmt(p and p['worker_per_s'], '.0f'):>6} "
                 f"{fmt(p and (p['processing_lag_ms'].get('p99') or 0) / 1000, '.1f'):>8} "
-                f"{fmt(p and p['lost']):>4} {r['state']['ok']!s:>5} | "
+                f"{fmt(p and p['lost']):>4} {state_cell(r['state']):>5} | "
                 f"{r['server_cores']:>7.2f} {r['machine_busy']:>4.0%} "
                 f"{r['machine_busy_before']:>4.0%} | {verdict}"
             )
@@ -912,7 +930,7 @@ def tables(report: dict[str, Any]) -> str:
             f"{r['stored_but_unanswered']}); never acknowledged: {k['never_acked']}",
             f"  acknowledged {r['acknowledged']}, lost {r['lost']}, failed {r['failed']}, "
             f"states {r['states']}, drained {r['drained']} after {r['waited_s']} s; "
-            f"run/job states right: {k['state']['ok']}",
+            f"run/job states: {state_cell(k['state'])}",
             f"  at the kill: {t['at_kill']['states']}, claimed by the killed worker "
             f"{t['at_kill']['claimed_by_killed']} (claims had {t['at_kill']['claim_left_s']} s "
             f"left); after restart they were done in "
