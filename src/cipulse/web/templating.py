@@ -36,6 +36,16 @@ templates.env.filters.update(
 )
 templates.env.globals["relative"] = formatting.relative
 
+# The header's sections: (route name, section key, label), one line each so that every
+# capability adds its own page without touching the template.
+NAV_SECTIONS: list[tuple[str, str, str]] = [
+    ("dashboard", "dashboard", "Dashboard"),
+    ("jobs_page", "jobs", "Jobs"),
+    ("sync_page", "sync", "Sync"),
+    ("webhooks_page", "webhooks", "Webhooks"),
+]
+templates.env.globals["nav_sections"] = NAV_SECTIONS
+
 
 @pass_context
 def static_url(context: dict[str, Any], path: str) -> str:
