@@ -1,0 +1,1 @@
+"""JUnit XML test reports: parsing, storage, test history and flaky tests."""
