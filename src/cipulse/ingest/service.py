@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
-from cipulse.alerts import service as alerts
 from cipulse.db import UnitOfWork
 from cipulse.ingest import repository
 from cipulse.ingest.schemas import FINAL_STATUSES, IngestResult, RunEvent, run_out
@@ -159,12 +158,11 @@ def _result(
 def record_run(
     uow: UnitOfWork, *, ctx: AppContext, event: RunEvent, source: str = "api"
 ) -> IngestResult:
-    """Ingest one event and queue what follows it: an email on failure, a live update."""
+    """Ingest one event and nudge what follows it after the commit: the alert evaluator (it
+    reads the finished run from the database, so nothing is queued here) and a live update."""
     result, transition = ingest_run(uow, event=event, source=source)
-    if transition.became_failure:
-        run = uow.session.get_one(PipelineRun, transition.run_id)
-        if alerts.enqueue_failure_mail(uow.session, run=run, settings=ctx.settings):
-            uow.after_commit(ctx.mail_worker.wake)
+    if transition.changed:
+        uow.after_commit(ctx.alert_worker.wake)
     if transition.changed:
         uow.after_commit(lambda: ctx.bus.publish(RUNS_CHANGED, transition.run_id))
     return result

@@ -1,0 +1,1 @@
+"""Alert channels: one protocol (``base.Channel``), one module per kind."""
