@@ -1,0 +1,1 @@
+"""Design C's navigation: Organizations → Repositories → Workflows → Runs → Job."""
