@@ -9,9 +9,10 @@ For each backend (SQLite, PostgreSQL), on a fresh database each time:
   benchmark polls the database until the worker has processed everything, and checks that no
   acknowledged delivery is missing or failed and that every run and job ended in the state its
   deliveries say.
-- **split**: the same load against ``cipulse serve`` with its webhook worker moved to a second
-  process (``bench/webhooks_split_server.py``): what the acknowledgement costs when the worker
-  does not share the web process's GIL. Not how cipulse runs today; it measures a proposed fix.
+- **split**: the same load against ``cipulse serve`` with ``CIPULSE_WEBHOOK_WORKER_IN_SERVE=false``
+  beside a ``cipulse worker`` process (the scale path; woken by NOTIFY on PostgreSQL, polling
+  every second on SQLite): what the acknowledgement costs when the worker does not share the web
+  process's GIL.
 - **ackonly**: the same web process with no worker running during each burst (the worker process
   is started after it, to drain): the acknowledgement path's own cost and ceiling, with nothing
   else writing to the database. A diagnostic, not a way to run cipulse.
@@ -241,7 +242,7 @@ class ServerProcess:
 
     Kinds: ``cipulse`` is ``python -m cipulse serve`` itself; ``inline`` is the same app with
     design C's in-request route (``webhooks_inline_server.py``); ``split`` is ``cipulse serve``
-    with its webhook worker in a second process (``webhooks_split_server.py``).
+    with ``CIPULSE_WEBHOOK_WORKER_IN_SERVE=false`` beside a ``cipulse worker`` process.
     """
 
     def __init__(self, kind: str, database_url: str, workdir: Path, log_level: str) -> None:
@@ -274,29 +275,36 @@ class ServerProcess:
     def cpu_s(self) -> float:
         return sum(process_cpu_s(p.pid) for p in self.procs)
 
-    def _popen(self, argv: list[str], name: str) -> subprocess.Popen[bytes]:
+    def _popen(
+        self, argv: list[str], name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         self.starts += 1
         path = self.workdir / f"server-{name}-{self.port}-{self.starts}.log"
         self.logs.append(path)
         with path.open("wb") as logfile:
             return subprocess.Popen(
-                argv, stdout=logfile, stderr=subprocess.STDOUT, env=self.env, cwd=BENCH_DIR.parent
+                argv,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                env=self.env | (env or {}),
+                cwd=BENCH_DIR.parent,
             )
 
     def spawn(self) -> None:
         port = ["--port", str(self.port)]
+        env = None
         if self.kind == "cipulse":
             argv = [sys.executable, "-m", "cipulse", "serve", *port]
         elif self.kind == "inline":
             argv = [sys.executable, str(BENCH_DIR / "webhooks_inline_server.py"), *port]
         else:  # split, ackonly: the web process without its worker
-            argv = [sys.executable, str(BENCH_DIR / "webhooks_split_server.py"), "--role", "web"]
-            argv += port
-        self.procs = [self._popen(argv, self.kind)]
+            argv = [sys.executable, "-m", "cipulse", "serve", *port]
+            env = {"CIPULSE_WEBHOOK_WORKER_IN_SERVE": "false"}
+        self.procs = [self._popen(argv, self.kind, env)]
 
     def start_worker(self) -> None:
-        """The webhook worker in its own process (split: always; ackonly: between bursts)."""
-        argv = [sys.executable, str(BENCH_DIR / "webhooks_split_server.py"), "--role", "worker"]
+        """``cipulse worker`` in its own process (split: always; ackonly: between bursts)."""
+        argv = [sys.executable, "-m", "cipulse", "worker"]
         self.procs.append(self._popen(argv, f"{self.kind}-worker"))
 
     def stop_worker(self) -> None:

@@ -4,79 +4,115 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import BindParameter, Table, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cipulse.claims import holder_is_dead, process_id
+from cipulse.db import notify
 from cipulse.github.webhooks import Delivery
 from cipulse.models import Installation, WebhookDelivery
 
 CLAIM_SECONDS = 300
+STORED_CHANNEL = "cipulse_webhook_stored"  # NOTIFY: wakes `cipulse worker` processes
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = 3600.0
 
 
+_TABLE = cast(Table, WebhookDelivery.__table__)
+_T = _TABLE.c
+_STORE = {
+    name: insert(_TABLE)
+    .on_conflict_do_nothing(index_elements=["hook_id", "delivery_id"])
+    .returning(_T.id)
+    for name, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
+}
+
+
 def store(session: Session, delivery: Delivery, body: bytes, *, now: datetime) -> int | None:
     """Insert the raw delivery; None when this hook delivered this id before (a duplicate)."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
-    stmt = (
-        insert(WebhookDelivery)
-        .values(
-            hook_id=delivery.hook_id,
-            delivery_id=delivery.delivery_id,
-            event=delivery.event,
-            action=delivery.action,
-            installation_id=delivery.installation_id,
-            repository=delivery.repository,
-            headers=delivery.headers,
-            body=body,
-            received_at=now,
-            state="pending",
-            attempts=0,
-            next_attempt_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["hook_id", "delivery_id"])
-        .returning(WebhookDelivery.id)
-    )
-    row = session.execute(stmt).first()
+    row = session.execute(
+        _STORE[session.get_bind().dialect.name],
+        {
+            "hook_id": delivery.hook_id,
+            "delivery_id": delivery.delivery_id,
+            "event": delivery.event,
+            "action": delivery.action,
+            "installation_id": delivery.installation_id,
+            "repository": delivery.repository,
+            "headers": delivery.headers,
+            "body": body,
+            "received_at": now,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+        },
+    ).first()
     return int(row[0]) if row else None
 
 
+# Built once: the worker runs these for every delivery.
+_NOW: BindParameter[datetime] = bindparam("now")
+_FREE = or_(_T.claimed_until.is_(None), _T.claimed_until < _NOW)
+_HOLDERS = select(_T.claimed_by).where(_T.state == "pending", _T.claimed_until >= _NOW).distinct()
+_RELEASE_HOLDER = (
+    update(_TABLE)
+    .where(_T.claimed_by == bindparam("holder"), _T.state == "pending")
+    .values(claimed_until=None, claimed_by=None)
+)
+_DUE = (
+    select(_T.id)
+    .where(_T.state == "pending", _T.next_attempt_at <= _NOW, _FREE)
+    .order_by(_T.id)
+    .limit(bindparam("limit"))
+)
+_CLAIM = {
+    # SQLite's writing transaction already excludes every other writer.
+    "sqlite": update(_TABLE)
+    .where(_T.id.in_(_DUE.scalar_subquery()))
+    .values(claimed_until=bindparam("until"), claimed_by=bindparam("me"))
+    .returning(_T.id),
+    # Skip the rows another worker is claiming instead of waiting for it.
+    "postgresql": update(_TABLE)
+    .where(_T.id.in_(_DUE.with_for_update(skip_locked=True).scalar_subquery()))
+    .values(claimed_until=bindparam("until"), claimed_by=bindparam("me"))
+    .returning(_T.id),
+}
+_FINISH = (
+    update(_TABLE)
+    .where(_T.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        processed_at=bindparam("b_now"),
+        claimed_until=None,
+        claimed_by=None,
+        last_error=None,
+        attempts=_T.attempts + 1,
+    )
+)
+
+
 def claim_due(session: Session, *, now: datetime, limit: int = 50) -> list[WebhookDelivery]:
-    """Oldest first, claimed with a conditional UPDATE so workers never share a delivery."""
-    free = or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now)
-    holders = session.scalars(
-        select(WebhookDelivery.claimed_by)
-        .where(WebhookDelivery.state == "pending", WebhookDelivery.claimed_until >= now)
-        .distinct()
-    ).all()
-    for holder in holders:
+    """Oldest first, claimed in one conditional UPDATE so workers never share a delivery."""
+    for holder in session.execute(_HOLDERS, {"now": now}).scalars().all():
         if holder_is_dead(holder):  # killed with claims: take them back now
-            session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.claimed_by == holder, WebhookDelivery.state == "pending")
-                .values(claimed_until=None, claimed_by=None)
-            )
-    ids = session.scalars(
-        select(WebhookDelivery.id)
-        .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now, free)
-        .order_by(WebhookDelivery.id)
-        .limit(limit)
-    ).all()
-    mine = []
-    me = process_id()
-    for delivery_id in ids:
-        result = session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery_id, free)
-            .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS), claimed_by=me)
+            session.execute(_RELEASE_HOLDER, {"holder": holder})
+    mine = (
+        session.execute(
+            _CLAIM[session.get_bind().dialect.name],
+            {
+                "now": now,
+                "limit": limit,
+                "until": now + timedelta(seconds=CLAIM_SECONDS),
+                "me": process_id(),
+            },
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            mine.append(delivery_id)
+        .scalars()
+        .all()
+    )
     if not mine:
         return []
     return list(
@@ -87,18 +123,7 @@ def claim_due(session: Session, *, now: datetime, limit: int = 50) -> list[Webho
 
 
 def finish(session: Session, delivery_id: int, *, state: str, now: datetime) -> None:
-    session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
-        .values(
-            state=state,
-            processed_at=now,
-            claimed_until=None,
-            claimed_by=None,
-            last_error=None,
-            attempts=WebhookDelivery.attempts + 1,
-        )
-    )
+    session.execute(_FINISH, {"b_id": delivery_id, "b_state": state, "b_now": now})
 
 
 def fail(session: Session, delivery_id: int, *, error: str, now: datetime, base: float) -> str:
@@ -122,7 +147,15 @@ def replay(session: Session, delivery_id: int, *, now: datetime) -> bool:
         .where(WebhookDelivery.id == delivery_id)
         .values(state="pending", attempts=0, next_attempt_at=now, claimed_until=None)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    announce(session)
+    return True
+
+
+def announce(session: Session) -> None:
+    """Wake the ``cipulse worker`` processes when this transaction commits (PostgreSQL)."""
+    notify(session, STORED_CHANNEL)
 
 
 def get(session: Session, delivery_id: int) -> WebhookDelivery | None:

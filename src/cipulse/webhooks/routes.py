@@ -66,6 +66,8 @@ async def receive(request: Request, ctx: Annotated[AppContext, Depends(get_ctx)]
         with ctx.db.write() as uow:
             stored = inbox.store(uow.session, delivery, body, now=utcnow())
             if stored is not None:
+                if not settings.webhook_worker_in_serve:
+                    inbox.announce(uow.session)
                 uow.after_commit(ctx.webhook_worker.wake)
             return stored
 
