@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 
 from cipulse.context import AppContext
 from cipulse.ingest import repository as ingest_repo
 from cipulse.ingest import service as ingest
 from cipulse.ingest.schemas import RunEvent
 from cipulse.models import utcnow
+from cipulse.simulator import github_demo
 from cipulse.simulator import service as simulator
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,23 @@ def seed_history(ctx: AppContext, *, days: int = 30, runs_per_day: int = 40) -> 
         for event in events:
             ingest.ingest_run(uow, event=event, source="simulator")
     return len(events)
+
+
+def seed_github(ctx: AppContext) -> None:
+    """The GitHub-shaped demo history (``github_demo``), once; failures are logged, not fatal."""
+    started = time.perf_counter()
+    try:
+        seeded = github_demo.seed(ctx)
+    except Exception:
+        log.exception("the GitHub demo history could not be seeded")
+        return
+    if seeded is not None:
+        log.info(
+            "seeded the GitHub demo in %.1f s: %d repositories, %d runs, %d jobs, %d logs, "
+            "%d test reports, %d artifact files",
+            time.perf_counter() - started, seeded.repositories, seeded.runs, seeded.jobs,
+            seeded.logs, seeded.reports, seeded.artifact_files,
+        )  # fmt: skip
 
 
 async def tick_forever(ctx: AppContext, *, every_seconds: float = 6.0) -> None:

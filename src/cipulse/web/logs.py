@@ -96,7 +96,7 @@ def blocks(page: service.Page, *, focus: int | None) -> list[Block]:
 
 
 def _int(raw: str | None, *, low: int = 1, high: int = 2**31 - 1) -> int | None:
-    if raw is None or not raw.isdigit() or len(raw) > 10:
+    if raw is None or not raw.isdigit() or len(raw) > len(str(high)):  # GitHub ids: 19 digits
         return None
     value = int(raw)
     return value if low <= value <= high else None
