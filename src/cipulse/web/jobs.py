@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -24,6 +25,7 @@ from cipulse.jobstats.routes import resolve_repo
 from cipulse.jobstats.schemas import JobStat
 from cipulse.models import utcnow
 from cipulse.sync import repository as sync_repository
+from cipulse.web import export
 from cipulse.web.sparkline import sparkline
 from cipulse.web.templating import templates
 
@@ -157,6 +159,17 @@ def _known_repos(ctx: AppContext) -> list[RepoChoice]:
         ]
 
 
+def heatmap(jobs: list[JobStat], since: datetime) -> dict[str, Any]:
+    """Job x day failure rates for the heatmap (ECharts), in the table's order."""
+    width = max((len(j.dailyFailureRate) for j in jobs), default=0)
+    first = since.date()
+    return {
+        "jobs": [j.name for j in jobs],
+        "days": [(first + timedelta(days=i)).isoformat() for i in range(width)],
+        "rates": [j.dailyFailureRate for j in jobs],
+    }
+
+
 @router.get("/jobs", response_class=HTMLResponse, name="jobs_page")
 def jobs_page(
     request: Request,
@@ -227,6 +240,13 @@ def jobs_page(
         sparks={j.name: sparkline(j.dailyFailureRate, days=view.days) for j in jobs},
         branch_options=_branch_options(choice, view.branch),
         flaky_total=sum(j.flaky for j in jobs),
+        heatmap=heatmap(jobs, now - timedelta(days=view.days)),
+        export_csv=export.link(
+            "/api/stats/jobs", {"repo": view.repo, "branch": view.branch, "days": view.days}, "csv"
+        ),
+        export_json=export.link(
+            "/api/stats/jobs", {"repo": view.repo, "branch": view.branch, "days": view.days}, "json"
+        ),
         sync_path=request.url_for("sync_page").path,
     )
     return templates.TemplateResponse(request, "jobs.html", context, headers=NO_STORE)
