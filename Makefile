@@ -29,6 +29,7 @@ bench: deps ## Every benchmark in bench/, each against its naive method (about 3
 	$(VENV)/bin/python bench/sync_github.py
 	$(VENV)/bin/python bench/sync_github.py --backend postgresql
 	$(VENV)/bin/python bench/webhooks.py
+	$(VENV)/bin/python bench/webhooks_writers.py
 
 deps: python-deps frontend
 

@@ -19,17 +19,26 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cipulse import migrate
 from cipulse.activity.routes import router as activity_router
+from cipulse.alerts.routes import router as alerts_router
 from cipulse.analytics.routes import router as analytics_router
+from cipulse.artifacts import tasks as artifact_tasks
+from cipulse.artifacts.routes import router as artifacts_router
 from cipulse.context import AppContext
+from cipulse.explore.routes import router as explore_router
 from cipulse.github.errors import GitHubError
 from cipulse.ingest.routes import router as ingest_router
 from cipulse.jobstats.routes import router as jobstats_router
 from cipulse.live.routes import router as live_router
+from cipulse.logs import tasks as log_tasks
+from cipulse.logs.routes import router as logs_router
 from cipulse.settings import Settings
 from cipulse.simulator.routes import router as simulator_router
+from cipulse.stats import tasks as stats_tasks
+from cipulse.stats.routes import router as stats_router
 from cipulse.sync import tasks as sync_tasks
 from cipulse.sync.routes import router as sync_router
 from cipulse.system.routes import router as system_router
+from cipulse.testreports.routes import router as testreports_router
 from cipulse.web.routes import router as web_router
 from cipulse.webhooks.routes import router as webhooks_router
 
@@ -91,9 +100,12 @@ def create_app(
         tasks = [
             asyncio.create_task(ctx.broadcaster.run(), name="live-metrics"),
             asyncio.create_task(ctx.webhook_worker.run(), name="webhook-worker"),
+            asyncio.create_task(artifact_tasks.worker(ctx).run(), name="artifact-worker"),
+            asyncio.create_task(log_tasks.fetch_forever(ctx), name="log-fetcher"),
+            asyncio.create_task(stats_tasks.rollup_forever(ctx), name="stats-rollup"),
         ]
-        if settings.smtp_enabled:
-            tasks.append(asyncio.create_task(ctx.mail_worker.run(), name="mail-worker"))
+        await asyncio.to_thread(ctx.alert_worker.load_config)
+        tasks.append(asyncio.create_task(ctx.alert_worker.run(), name="alert-worker"))
         await asyncio.to_thread(sync_tasks.register_configured_repos, ctx.db, settings)
         if ctx.sync.app_mode:
             try:
@@ -139,8 +151,14 @@ def create_app(
         simulator_router,
         sync_router,
         jobstats_router,
+        artifacts_router,
+        stats_router,
         webhooks_router,
         activity_router,
+        alerts_router,
+        explore_router,
+        testreports_router,
+        logs_router,
         live_router,
         web_router,
     ):

@@ -74,12 +74,13 @@ def _preflight(settings: Settings) -> None:
 
 
 def _serve(settings: Settings, host: str, port: int, *, demo: bool) -> None:
+    from cipulse import worker
     from cipulse.app import create_app
     from cipulse.simulator import tasks as demo_tasks
 
     _preflight(settings)
 
-    jobs = []
+    jobs: list[Any] = [worker.freeze_after_startup]
     if demo:
 
         async def seed_then_tick(ctx):  # type: ignore[no-untyped-def]
@@ -88,6 +89,7 @@ def _serve(settings: Settings, host: str, port: int, *, demo: bool) -> None:
             created = await asyncio.to_thread(demo_tasks.seed_history, ctx)
             if created:
                 logging.getLogger("cipulse.demo").info("seeded %d demo runs", created)
+            await asyncio.to_thread(demo_tasks.seed_github, ctx)
             await demo_tasks.tick_forever(ctx)
 
         jobs.append(seed_then_tick)
@@ -104,18 +106,40 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     _serve(settings, host, port, demo=False)
 
 
+@app.command("worker")
+def worker_command() -> None:
+    """Process webhook deliveries without serving HTTP, beside `serve` processes that have
+    CIPULSE_WEBHOOK_WORKER_IN_SERVE=false (PostgreSQL). Stops on Ctrl+C or SIGTERM."""
+    import asyncio
+
+    from cipulse import worker
+
+    settings = _settings()
+    _logging(settings)
+    _preflight(settings)
+    asyncio.run(worker.run(settings))
+
+
 @app.command()
 def demo(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     """Serve with a month of simulated history and a new simulated run every few seconds.
 
     Uses its own database (demo.db in the data dir) unless CIPULSE_DATABASE_URL is set, so demo
-    data never mixes with real data.
+    data never mixes with real data. GitHub credentials and CIPULSE_REPOS are ignored: the demo's
+    repositories are made up, and nothing may ask GitHub about them.
     """
     base = _settings()
     overrides: dict[str, object] = {}
     if base.database_url is None:
         overrides["database_url"] = f"sqlite:///{base.data_dir / 'demo.db'}"
-    settings = _settings(**overrides)
+    settings = _settings(**overrides).model_copy(
+        update={
+            "github_token": None,
+            "github_app_id": None,
+            "github_app_private_key_file": None,
+            "repos": [],
+        }
+    )
     _logging(settings)
     _serve(settings, host, port, demo=True)
 

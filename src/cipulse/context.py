@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from cipulse.alerts.tasks import MailWorker
+from cipulse.alerts.tasks import AlertWorker
 from cipulse.db import Database
 from cipulse.live.bus import Bus
 from cipulse.live.service import MetricsBroadcaster
 from cipulse.settings import Settings
+from cipulse.storage import Storage
+from cipulse.storage import from_settings as storage_from_settings
 from cipulse.sync.tasks import SyncCoordinator
 from cipulse.webhooks.tasks import WebhookWorker
 
@@ -21,9 +23,10 @@ class AppContext:
     db: Database
     bus: Bus
     broadcaster: MetricsBroadcaster
-    mail_worker: MailWorker
+    alert_worker: AlertWorker
     sync: SyncCoordinator
     webhook_worker: WebhookWorker
+    storage: Storage
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
@@ -36,9 +39,12 @@ class AppContext:
             broadcaster=MetricsBroadcaster(
                 db=db, bus=bus, min_interval_ms=settings.live_min_interval_ms
             ),
-            mail_worker=MailWorker(db=db, settings=settings),
+            alert_worker=AlertWorker(db=db, settings=settings, bus=bus),
             sync=SyncCoordinator(db=db, settings=settings),
-            webhook_worker=WebhookWorker(db=db, bus=bus),
+            webhook_worker=WebhookWorker(
+                db=db, bus=bus, relay_only=not settings.webhook_worker_in_serve
+            ),
+            storage=storage_from_settings(settings),
         )
 
 

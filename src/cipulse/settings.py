@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         "`Authorization: Bearer <token>`.",
     )
     smtp_host: str | None = Field(
-        default=None, description="SMTP server; email on failed runs is off when unset."
+        default=None, description="SMTP server for email alerts; email is off when unset."
     )
     smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
     smtp_username: str | None = Field(default=None, description="SMTP login user, if any.")
@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     smtp_from: str = Field(default="cipulse@localhost", description="Sender address.")
     smtp_to: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Recipients of failure emails, comma separated.",
+        description="Recipients of the default email alert channel, comma separated.",
     )
     smtp_security: Literal["auto", "starttls", "tls", "none"] = Field(
         default="auto",
@@ -114,12 +114,33 @@ class Settings(BaseSettings):
     )
     smtp_timeout_seconds: float = Field(default=15.0, gt=0, description="SMTP socket timeout.")
     mail_max_attempts: int = Field(
-        default=10, ge=1, description="Tries before an email is given up (it stays listed)."
+        default=10,
+        ge=1,
+        description="Tries before an alert delivery (any channel) is given up; it stays listed.",
     )
     mail_retry_seconds: float = Field(
         default=30.0,
         gt=0,
-        description="First retry delay after a failed send; doubles each try, capped at 1 hour.",
+        description="First retry delay after a failed delivery; doubles each try, capped at 1 h.",
+    )
+    alerts_file: Path | None = Field(
+        default=None,
+        description="YAML or JSON file with alert channels and rules (docs/alerts.md).",
+    )
+    alert_remind_after_minutes: int = Field(
+        default=240,
+        ge=0,
+        description="Minutes between reminders while a subject stays broken; 0: no reminders.",
+    )
+    alert_evaluate_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between two passes of the alert evaluator over newly finished runs.",
+    )
+    alert_lookback_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Runs that finished longer ago update the alert state without alerting.",
     )
     live_min_interval_ms: int = Field(
         default=200,
@@ -178,10 +199,64 @@ class Settings(BaseSettings):
     webhook_max_body_mb: float = Field(
         default=25, gt=0, le=100, description="Largest webhook body accepted (GitHub caps at 25)."
     )
+    webhook_worker_in_serve: bool = Field(
+        default=True,
+        description="`cipulse serve` processes webhook deliveries itself; false when "
+        "`cipulse worker` processes do (PostgreSQL).",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*"],
         description="Origins allowed to call `/api/*` from a browser, comma separated; "
         "empty turns CORS off.",
+    )
+    max_concurrent_downloads: int = Field(
+        default=3, ge=1, le=32, description="Artifact downloads in flight at once."
+    )
+    max_file_size_mb: float = Field(
+        default=100, gt=0, description="Largest single file extracted from an artifact, in MB."
+    )
+    artifact_max_files: int = Field(
+        default=10_000, ge=1, description="Most files one artifact may hold; more is refused."
+    )
+    artifact_max_total_mb: float = Field(
+        default=1024, gt=0, description="Most bytes one artifact may extract to, in MB."
+    )
+    artifact_max_ratio: float = Field(
+        default=200,
+        ge=1,
+        description="Largest compression ratio (extracted / zipped bytes) before an artifact "
+        "is refused as a zip bomb.",
+    )
+    cleanup_old_files_days: int = Field(
+        default=30,
+        ge=0,
+        description="Extracted artifact files older than this many days are deleted; 0 keeps "
+        "them forever.",
+    )
+    flaky_window_days: int = Field(
+        default=14,
+        ge=1,
+        le=365,
+        description="A test that failed and passed on the same commit within this many days "
+        "counts as flaky.",
+    )
+    storage_url: str | None = Field(
+        default=None,
+        description="Where job logs and artifact files are stored: any fsspec URL "
+        "(`s3://bucket/prefix` with s3fs installed, `memory://` for tests); default: the "
+        "folder `storage` in the data dir.",
+    )
+    fetch_all_logs: bool = Field(
+        default=False,
+        description="Fetch and store the log of every completed job, not only of failed ones.",
+    )
+    log_fetch_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds between two passes of the log fetcher over newly completed jobs.",
+    )
+    test_report_max_mb: float = Field(
+        default=50, gt=0, le=1024, description="Largest JUnit report accepted, in MB."
     )
 
     @classmethod
@@ -247,6 +322,20 @@ class Settings(BaseSettings):
         if key is not None and not key.is_file():
             raise ValueError(f"CIPULSE_GITHUB_APP_PRIVATE_KEY_FILE: no file at {key}")
         return self
+
+    @field_validator("alerts_file")
+    @classmethod
+    def _check_alerts_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            if not value.is_file():
+                raise ValueError(f"no file at {value}")
+            from cipulse.alerts.config import ConfigError, load_file
+
+            try:
+                load_file(value)  # fail fast: a bad file stops start-up with what is wrong
+            except ConfigError as exc:
+                raise ValueError(str(exc).removeprefix("CIPULSE_ALERTS_FILE: ")) from None
+        return value
 
     @model_validator(mode="after")
     def _github_token_fallback(self) -> Settings:

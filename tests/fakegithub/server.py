@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.fakegithub import apps, bodies
+from tests.fakegithub import apps, bodies, contents
 from tests.fakegithub.httputil import (
     ServerThread,
     cache_headers,
@@ -110,6 +110,8 @@ class FakeGitHub:
         self.app_public_key_pem = app_public_key_pem
         self.installation_token_ttl = installation_token_ttl
         self._tokens = apps.TokenStore()
+        self.files = contents.Files()  # workflow files served by the contents API
+        self.job_logs: dict[int, bytes] = {}  # job id -> log served instead of the made-up one
         self.token = token
         self.latency_ms = latency_ms
         self.search_cap = search_cap
@@ -281,6 +283,7 @@ class FakeGitHub:
             ),
             ("actions/list-artifacts-for-repo", "/actions/artifacts", self._repo_artifacts),
             ("actions/get-artifact", "/actions/artifacts/{artifact_id:int}", self._artifact),
+            ("repos/get-content", "/contents/{path:path}", self._contents),
             (
                 "actions/download-artifact",
                 "/actions/artifacts/{artifact_id:int}/{archive_format}",
@@ -743,6 +746,9 @@ class FakeGitHub:
         path = f"/artifacts/{item.id}/signedartifactscontent"
         return self._redirect(path, {"artifactName": item.name})
 
+    def _contents(self, ctx: Ctx) -> Answer:
+        return contents.answer(self.files, ctx, self.api_url)
+
     def _redirect(self, path: str, params: dict[str, str]) -> Answer:
         """302 to a pre-signed URL on the download host (no body, like GitHub's)."""
         full_path = DOWNLOAD_PREFIX + path
@@ -812,6 +818,8 @@ class FakeGitHub:
                     return Answer(404, "<Error><Code>BlobNotFound</Code></Error>", {}, xml)
                 run = self.scenario.runs[job.run_id]
                 repo = self.scenario.repos[run.repo_id]
+                if job.id in self.job_logs:
+                    return Answer(200, self.job_logs[job.id], {}, "text/plain; charset=utf-8")
                 wf: Workflow = self.scenario.workflows[run.workflow_id]
                 text = bodies.job_log(job, run, repo, wf)
                 return Answer(200, text.encode(), {}, "text/plain; charset=utf-8")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from cipulse.claims import holder_is_dead, process_id
 from cipulse.github.schemas import JobData, RunData, WorkflowData
 from cipulse.models import HttpCache, Job, Repository, Step, SyncState, Workflow, WorkflowRun
 from cipulse.models.base import utcnow
+from cipulse.stats import repository as stats_repo
 
 FAILED = {"failure", "timed_out", "startup_failure"}
 PASSED = {"success", "neutral", "skipped"}
@@ -24,6 +25,24 @@ PASSED = {"success", "neutral", "skipped"}
 
 def _insert(session: Session):  # type: ignore[no-untyped-def]
     return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+
+
+_BUILT: dict[tuple[str, str], Any] = {}
+
+
+def _built(session: Session, build: Callable[[Any], Any]) -> Any:
+    """The statement ``build(insert)`` makes for this session's dialect, built once per process.
+
+    Webhook events run the same few upserts for every delivery; building them (the status
+    ``CASE``, the ``excluded`` columns) cost more than executing them. Values are bound at
+    execution, so the statement itself never changes.
+    """
+    dialect = session.get_bind().dialect.name
+    key = (build.__name__, dialect)
+    stmt = _BUILT.get(key)
+    if stmt is None:
+        stmt = _BUILT[key] = build(sqlite_insert if dialect == "sqlite" else pg_insert)
+    return stmt
 
 
 def run_version(run: RunData) -> str:
@@ -189,6 +208,7 @@ def upsert_runs(
         ),
         rows,
     )
+    stats_repo.mark_dirty(session, repo_id, [r.created_at for r, _ in runs])
     return {r.github_id for r, _ in runs if (r.github_id, r.run_attempt) not in existing}
 
 
@@ -206,6 +226,83 @@ def _rank(column: Any) -> Any:
     return case(*((column == name, rank) for name, rank in STATUS_RANK.items()), else_=0)
 
 
+_RUN_EVENT_COLUMNS = (  # the keys of _run_values
+    "repository_id",
+    "workflow_id",
+    "name",
+    "run_number",
+    "event",
+    "status",
+    "conclusion",
+    "head_branch",
+    "head_sha",
+    "actor_login",
+    "html_url",
+    "created_at",
+    "run_started_at",
+    "updated_at",
+)
+
+
+def _run_event_upsert(insert_: Any) -> Any:
+    table = WorkflowRun.__table__
+    stmt = insert_(table)
+    return stmt.on_conflict_do_update(
+        index_elements=["github_id", "run_attempt"],
+        set_={c: stmt.excluded[c] for c in _RUN_EVENT_COLUMNS},
+        where=_rank(stmt.excluded.status) >= _rank(table.c.status),
+    ).returning(table.c.id)
+
+
+def _job_run_placeholder(insert_: Any) -> Any:
+    """A job's run attempt, created if unknown; its status only ever moves forward."""
+    table = WorkflowRun.__table__
+    stmt = insert_(table)
+    return stmt.on_conflict_do_update(
+        index_elements=["github_id", "run_attempt"],
+        set_={"status": stmt.excluded.status},
+        where=_rank(stmt.excluded.status) > _rank(table.c.status),
+    )
+
+
+_RUN_ID = select(WorkflowRun.__table__.c.id, WorkflowRun.__table__.c.status).where(
+    WorkflowRun.__table__.c.github_id == bindparam("run_github_id"),
+    WorkflowRun.__table__.c.run_attempt == bindparam("run_attempt"),
+)
+_JOB_EVENT_COLUMNS = (
+    "run_id",
+    "run_attempt",
+    "name",
+    "workflow_name",
+    "status",
+    "conclusion",
+    "head_sha",
+    "head_branch",
+    "html_url",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "runner_name",
+    "runner_group_name",
+    "labels",
+)
+
+
+def _job_event_upsert(insert_: Any) -> Any:
+    table = Job.__table__
+    stmt = insert_(table)
+    return stmt.on_conflict_do_update(
+        index_elements=["github_id"],
+        set_={c: stmt.excluded[c] for c in _JOB_EVENT_COLUMNS},
+        where=_rank(stmt.excluded.status) >= _rank(table.c.status),
+    ).returning(table.c.id)
+
+
+_STEP = cast(Table, Step.__table__)
+_DELETE_STEPS = delete(_STEP).where(_STEP.c.job_id == bindparam("job_id"))
+_INSERT_STEPS = insert(_STEP)
+
+
 def apply_run_event(session: Session, repo_id: int, run: RunData, workflow_id: int | None) -> bool:
     """Store one attempt from a webhook, only ever moving its status forward.
 
@@ -213,45 +310,36 @@ def apply_run_event(session: Session, repo_id: int, run: RunData, workflow_id: i
     Answers whether anything was written.
     """
     values = _run_values(run, repo_id, workflow_id)
-    stmt = _insert(session)(WorkflowRun).values(
-        github_id=run.github_id, run_attempt=run.run_attempt, **values
-    )
-    table = WorkflowRun.__table__
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["github_id", "run_attempt"],
-        set_={c: stmt.excluded[c] for c in values},
-        where=_rank(stmt.excluded.status) >= _rank(table.c.status),
-    ).returning(WorkflowRun.id)
-    return session.execute(stmt).first() is not None
+    params = {"github_id": run.github_id, "run_attempt": run.run_attempt, **values}
+    # The run's row before the day's mark, as in apply_job_event: concurrent workers then take
+    # their row locks in the same order and cannot deadlock.
+    changed = session.execute(_built(session, _run_event_upsert), params).first() is not None
+    stats_repo.mark_dirty(session, repo_id, [run.created_at])
+    return changed
 
 
 def apply_job_event(session: Session, repo_id: int, job: JobData) -> bool:
     """Store one job from a webhook, forward only; its run attempt is created if unknown."""
+    # A job says its run is at least queued, waiting or in progress; never that it ended.
+    run_status = job.status if job.status in ("queued", "waiting") else "in_progress"
     placeholder = {
         "repository_id": repo_id,
         "name": job.workflow_name,
-        # A job says its run is at least queued, waiting or in progress; never that it ended.
-        "status": job.status if job.status in ("queued", "waiting") else "in_progress",
+        "status": run_status,
         "head_branch": job.head_branch,
         "head_sha": job.head_sha,
         "created_at": job.created_at or job.started_at or utcnow(),
     }
-    run_stmt = _insert(session)(WorkflowRun).values(
-        github_id=job.run_github_id, run_attempt=job.run_attempt, **placeholder
-    )
-    session.execute(
-        run_stmt.on_conflict_do_update(
-            index_elements=["github_id", "run_attempt"],
-            set_={"status": run_stmt.excluded.status},
-            where=_rank(run_stmt.excluded.status) > _rank(WorkflowRun.__table__.c.status),
+    keys = {"run_github_id": job.run_github_id, "run_attempt": job.run_attempt}
+    # Usually the run is stored and at least as far on: one read, no write.
+    found = session.execute(_RUN_ID, keys).first()
+    run_id = found[0] if found else None
+    if found is None or STATUS_RANK[run_status] > STATUS_RANK.get(found[1], 0):
+        session.execute(
+            _built(session, _job_run_placeholder),
+            {"github_id": job.run_github_id, "run_attempt": job.run_attempt, **placeholder},
         )
-    )
-    run_id = session.scalar(
-        select(WorkflowRun.id).where(
-            WorkflowRun.github_id == job.run_github_id,
-            WorkflowRun.run_attempt == job.run_attempt,
-        )
-    )
+        run_id = session.execute(_RUN_ID, keys).scalar()
     values = {
         "run_id": run_id,
         "run_attempt": job.run_attempt,
@@ -269,20 +357,15 @@ def apply_job_event(session: Session, repo_id: int, job: JobData) -> bool:
         "runner_group_name": job.runner_group_name,
         "labels": job.labels,
     }
-    stmt = _insert(session)(Job).values(github_id=job.github_id, **values)
-    table = Job.__table__
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["github_id"],
-        set_={c: stmt.excluded[c] for c in values},
-        where=_rank(stmt.excluded.status) >= _rank(table.c.status),
-    ).returning(Job.id)
-    row = session.execute(stmt).first()
+    row = session.execute(
+        _built(session, _job_event_upsert), {"github_id": job.github_id, **values}
+    ).first()
     if row is None:
         return False
     if job.steps:
-        session.execute(delete(Step).where(Step.job_id == row[0]))
+        session.execute(_DELETE_STEPS, {"job_id": row[0]})
         session.execute(
-            insert(Step),
+            _INSERT_STEPS,
             [
                 {
                     "job_id": row[0],
@@ -296,6 +379,7 @@ def apply_job_event(session: Session, repo_id: int, job: JobData) -> bool:
                 for s in {s.number: s for s in job.steps}.values()
             ],
         )
+    stats_repo.mark_run_dirty(session, run_id)
     return True
 
 
@@ -394,6 +478,7 @@ def store_jobs(
         .where(WorkflowRun.github_id == run.github_id, WorkflowRun.run_attempt == run.run_attempt)
         .values(jobs_synced_for=run_version(run))
     )
+    stats_repo.mark_dirty(session, repo_id, [run.created_at])
     return len(jobs)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
+from cipulse.artifacts import tasks as artifact_tasks
 from cipulse.auth import require_admin_token
 from cipulse.context import AppContext, get_ctx
 from cipulse.models import utcnow
@@ -63,6 +64,7 @@ async def refresh(
         )
         return JSONResponse(body.model_dump(mode="json"), status_code=400)
     results = [await ctx.sync.sync(name, limit=limit) for name in names]
+    new_files = await artifact_tasks.process_now(ctx, [r.repo for r in results if not r.error])
     total, last = await asyncio.to_thread(_totals, ctx, names)
     failed = [r for r in results if r.error]
     new_runs = sum(r.new_runs for r in results)
@@ -80,7 +82,7 @@ async def refresh(
         timestamp=utcnow(),
         summary=RefreshSummary(
             newRuns=new_runs,
-            newFiles=0,
+            newFiles=new_files,
             updatedWorkflows=sum(r.updated_workflows for r in results),
         ),
         repos=[

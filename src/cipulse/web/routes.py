@@ -23,14 +23,35 @@ from cipulse.activity import service as activity
 from cipulse.analytics import service as analytics
 from cipulse.context import AppContext, get_ctx
 from cipulse.models import utcnow
-from cipulse.web import deliveries, jobs, live_panel, sync_status
+from cipulse.web import (
+    alerts,
+    artifacts,
+    deliveries,
+    jobs,
+    live_panel,
+    logs,
+    orgs,
+    overview,
+    repos,
+    runs,
+    sync_status,
+    test_reports,
+)
 from cipulse.web.templating import templates
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 router.include_router(jobs.router)
+router.include_router(overview.router)
 router.include_router(sync_status.router)
 router.include_router(deliveries.router)
+router.include_router(alerts.router)
+router.include_router(orgs.router)
+router.include_router(repos.router)
+router.include_router(runs.router)
+router.include_router(logs.router)
+router.include_router(artifacts.router)
+router.include_router(test_reports.router)
 
 # minutes -> (selector label, phrase used in the cards)
 WINDOWS: dict[int, tuple[str, str]] = {

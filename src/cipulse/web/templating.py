@@ -40,8 +40,13 @@ templates.env.globals["relative"] = formatting.relative
 # capability adds its own page without touching the template.
 NAV_SECTIONS: list[tuple[str, str, str]] = [
     ("dashboard", "dashboard", "Dashboard"),
+    ("overview_page", "overview", "Overview"),
+    ("orgs_page", "orgs", "Organizations"),
     ("jobs_page", "jobs", "Jobs"),
+    ("compare_page", "compare", "Compare"),
+    ("tests_page", "tests", "Tests"),
     ("sync_page", "sync", "Sync"),
+    ("alerts_page", "alerts", "Alerts"),
     ("webhooks_page", "webhooks", "Webhooks"),
 ]
 templates.env.globals["nav_sections"] = NAV_SECTIONS
