@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -84,6 +83,34 @@ class ApiOnlyCors:
             await self.app(scope, receive, send)
 
 
+async def _stop(tasks: list[asyncio.Task[Any]], *, grace_seconds: float = 15.0) -> None:
+    """Cancel the background tasks and wait for them, cancelling again those still running.
+
+    One cancel is not always enough: on Python 3.11 ``asyncio.wait_for`` can swallow a
+    cancellation that lands as its inner wait completes, and the loop around it carries on.
+    Shutdown must not hang on that, so stragglers get another cancel every half second and are
+    left behind, named in the log, after the grace period.
+    """
+    for task in tasks:
+        task.cancel()
+    pending = set(tasks)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_seconds
+    while pending and loop.time() < deadline:
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+        for task in pending:
+            task.cancel()
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.warning(
+                "background task %s ended with an error", task.get_name(), exc_info=task.exception()
+            )
+    if pending:
+        log.warning(
+            "background tasks still running at shutdown: %s", sorted(t.get_name() for t in pending)
+        )
+
+
 def create_app(
     settings: Settings | None = None, *, background: list[BackgroundJob] | None = None
 ) -> FastAPI:
@@ -125,11 +152,7 @@ def create_app(
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await _stop(tasks)
             await ctx.sync.aclose()
             await asyncio.to_thread(ctx.db.dispose)
 
