@@ -230,6 +230,16 @@ def test_rates_per_repository_workflow_branch(history) -> None:  # type: ignore[
         ref["failure"],
         ref["p95"],
     )
+    # A branch alone (every workflow of it): the stored rows summing every branch do not apply.
+    with db.read() as s:
+        main = service.overview(s, scope=Scope(branch="main"), window=window)
+    ref = run_totals([r for r in runs if r["head_branch"] == "main"])
+    assert (main.kpis.runs, main.kpis.failure, main.kpis.duration_p95) == (
+        ref["runs"],
+        ref["failure"],
+        ref["p95"],
+    )
+    assert sum(d.runs for d in main.daily) == ref["runs"]
 
 
 def test_job_rates_durations_and_queue_times(history) -> None:  # type: ignore[no-untyped-def]

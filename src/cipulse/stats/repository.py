@@ -354,8 +354,9 @@ def _rollup_filter(
     if scope.workflow is not None:
         conditions.append(workflow == scope.workflow)
     elif model is RunDaily:
-        # The whole-day rows answer reads that group by neither workflow nor branch.
-        if all_branches and all_workflows:
+        # The whole-day rows answer reads that group by neither workflow nor branch and do
+        # not filter on a branch (they sum every branch).
+        if all_branches and all_workflows and scope.branch is None:
             conditions.append(workflow == compute.ALL_WORKFLOWS)
         else:
             conditions.append(workflow != compute.ALL_WORKFLOWS)
@@ -492,7 +493,9 @@ UNFINISHED = ("requested", "pending", "queued", "waiting", "in_progress")
 
 
 def in_progress(session: Session, scope: Scope, *, limit: int) -> Sequence[Any]:
-    stmt = _run_list(scope).where(WorkflowRun.status.in_(UNFINISHED))
+    # The few unfinished runs are found by the status index; the scope's columns are wrapped
+    # so that SQLite does not walk a repository's (or branch's) whole history instead.
+    stmt = _run_list(scope, by_status=True).where(WorkflowRun.status.in_(UNFINISHED))
     return session.execute(stmt.order_by(WorkflowRun.created_at.desc()).limit(limit)).all()
 
 
@@ -501,7 +504,7 @@ def recent_runs(session: Session, scope: Scope, *, limit: int) -> Sequence[Any]:
     return session.execute(stmt.order_by(WorkflowRun.created_at.desc()).limit(limit)).all()
 
 
-def _run_list(scope: Scope) -> Any:
+def _run_list(scope: Scope, *, by_status: bool = False) -> Any:
     stmt = (
         select(
             Repository.full_name.label("repository"),
@@ -521,10 +524,12 @@ def _run_list(scope: Scope) -> Any:
         .join(Repository, Repository.id == WorkflowRun.repository_id)
         .outerjoin(Workflow, Workflow.id == WorkflowRun.workflow_id)
     )
+    repo_col: Any = WorkflowRun.repository_id + 0 if by_status else WorkflowRun.repository_id
+    branch_col: Any = WorkflowRun.head_branch + "" if by_status else WorkflowRun.head_branch
     if scope.repo_ids is not None:
-        stmt = stmt.where(WorkflowRun.repository_id.in_(scope.repo_ids))
+        stmt = stmt.where(repo_col.in_(scope.repo_ids))
     if scope.branch is not None:
-        stmt = stmt.where(WorkflowRun.head_branch == scope.branch)
+        stmt = stmt.where(branch_col == scope.branch)
     if scope.workflow is not None:
         stmt = stmt.where(workflow_name == scope.workflow)
     return stmt
