@@ -111,3 +111,17 @@ def test_export_helper_flattens_and_escapes() -> None:
     assert export.link("/jobs", {"repo": "o/r", "branch": None}, "csv") == (
         "/jobs?repo=o%2Fr&format=csv"
     )
+
+
+@pytest.mark.parametrize("table", ["daily", "branches", "in_progress", "recent"])
+def test_each_overview_table_exports(api: TestClient, table: str) -> None:
+    whole = api.get("/api/stats/overview").json()[table]
+    response = api.get("/api/stats/overview", params={"table": table, "format": "csv"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    name = table.replace("_", "-")
+    assert f'filename="overview-{name}.csv"' in response.headers["content-disposition"]
+    assert len(list(csv.DictReader(io.StringIO(response.text)))) == len(whole)
+    listed = api.get("/api/stats/overview", params={"table": table, "format": "json"}).json()
+    assert listed == whole
+    assert api.get("/api/stats/overview", params={"table": "nope"}).status_code == 422

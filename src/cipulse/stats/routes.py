@@ -105,13 +105,21 @@ FILES: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}, **F
 
 
 @router.get("/overview", response_model=Overview, responses=FILES)
-async def get_overview(ctx: Ctx, f: FiltersDep, fmt: ExportFormat = None) -> Any:
+async def get_overview(
+    ctx: Ctx,
+    f: FiltersDep,
+    fmt: ExportFormat = None,
+    table: Annotated[
+        Literal["daily", "branches", "in_progress", "recent"],
+        Query(description="Which of the overview's tables `format` exports"),
+    ] = "daily",
+) -> Any:
     """KPIs with trends, runs per day, branch health, runs in progress, recent runs.
 
-    Table for export: the daily series.
+    Tables for export (`table`): the daily series (default), branches, in progress, recent.
     """
     result = await _read(ctx, lambda s: stats.overview(s, scope=f.scope(s), window=f.window()))
-    return _answer(result, result.daily, fmt, "overview-daily")
+    return _answer(result, getattr(result, table), fmt, f"overview-{table.replace('_', '-')}")
 
 
 @router.get("/breakdown", response_model=Breakdown, responses=FILES)
