@@ -59,7 +59,7 @@ def put(
         stored = inbox.store(uow.session, parse_delivery(headers, body), body, now=now)
         assert stored is not None
         if state in ("processed", "ignored"):
-            inbox.finish(uow.session, stored, state=state, now=now)
+            inbox.finish(uow.session, [stored], state=state, now=now)
         else:
             for _ in range(inbox.MAX_ATTEMPTS if state == "failed" else tries):
                 inbox.fail(uow.session, stored, error=error, now=now, base=3600)

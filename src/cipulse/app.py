@@ -154,6 +154,7 @@ def create_app(
         finally:
             await _stop(tasks)
             await ctx.sync.aclose()
+            await asyncio.to_thread(ctx.inbox_writer.close)
             await asyncio.to_thread(ctx.db.dispose)
 
     app = FastAPI(

@@ -14,7 +14,7 @@ from cipulse.settings import Settings
 from cipulse.storage import Storage
 from cipulse.storage import from_settings as storage_from_settings
 from cipulse.sync.tasks import SyncCoordinator
-from cipulse.webhooks.tasks import WebhookWorker
+from cipulse.webhooks.tasks import InboxWriter, WebhookWorker
 
 
 @dataclass
@@ -26,12 +26,16 @@ class AppContext:
     alert_worker: AlertWorker
     sync: SyncCoordinator
     webhook_worker: WebhookWorker
+    inbox_writer: InboxWriter
     storage: Storage
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
         db = Database(settings.resolved_database_url)
         bus = Bus()
+        webhook_worker = WebhookWorker(
+            db=db, bus=bus, relay_only=not settings.webhook_worker_in_serve
+        )
         return cls(
             settings=settings,
             db=db,
@@ -41,12 +45,16 @@ class AppContext:
             ),
             alert_worker=AlertWorker(db=db, settings=settings, bus=bus),
             sync=SyncCoordinator(db=db, settings=settings),
-            webhook_worker=WebhookWorker(
-                db=db, bus=bus, relay_only=not settings.webhook_worker_in_serve
+            webhook_worker=webhook_worker,
+            inbox_writer=InboxWriter(
+                db=db,
+                on_stored=webhook_worker.wake,
+                announce=not settings.webhook_worker_in_serve,
             ),
             storage=storage_from_settings(settings),
         )
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
+    """Async so that FastAPI does not hand this dependency to a worker thread per request."""
     return request.app.state.ctx  # type: ignore[no-any-return]

@@ -77,6 +77,9 @@ class WriteQueue:
     def held_by_me(self) -> bool:
         return self._owner == threading.get_ident()
 
+    def has_waiters(self) -> bool:
+        return bool(self._waiters)
+
     def acquire(self, timeout: float) -> bool:
         me = threading.get_ident()
         with self._mutex:
@@ -118,6 +121,29 @@ class WriteQueue:
             yield
         finally:
             self.release()
+
+
+_TX_MEMO = "cipulse_tx_memo"
+
+
+def tx_memo(session: Session, name: str) -> dict[Any, Any]:
+    """What this transaction has already read or written, to skip repeating it.
+
+    Forgotten when the transaction commits or rolls back (a savepoint's rollback too), since
+    another transaction may change the rows in between or the rollback undoes the writes.
+    """
+    memo: dict[str, dict[Any, Any]] = session.info.setdefault(_TX_MEMO, {})
+    return memo.setdefault(name, {})
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_on_commit(session: Session) -> None:
+    session.info.pop(_TX_MEMO, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_on_rollback(session: Session, previous_transaction: Any) -> None:
+    session.info.pop(_TX_MEMO, None)
 
 
 class UnitOfWork:
@@ -165,6 +191,10 @@ class Database:
             with self._idle:
                 self._active -= 1
                 self._idle.notify_all()
+
+    def writers_waiting(self) -> bool:
+        """Another writer of this process waits for SQLite's lock (never on PostgreSQL)."""
+        return self._write_queue is not None and self._write_queue.has_waiters()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

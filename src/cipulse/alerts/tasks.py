@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 HTTP_TIMEOUT_SECONDS = 15.0
 SHUTDOWN_GRACE_SECONDS = 10.0
 WAKE_TOPICS = ("runs_changed", "github_changed")  # live.service and webhooks.tasks publish these
+# Woken passes start at most this often: a webhook burst publishes hundreds of changes a
+# second, and each pass is a write transaction that would queue behind (and before) them.
+MIN_PASS_INTERVAL_SECONDS = 0.5
 
 
 def _with_error_lines(session: Session, context: dict[str, Any]) -> dict[str, Any]:
@@ -78,12 +81,13 @@ class AlertWorker:
         return True
 
     async def run(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         listeners = [asyncio.create_task(self._listen(t)) for t in WAKE_TOPICS if self.bus]
         try:
             async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as client:
                 while True:
                     self._wake.clear()
+                    started = loop.time()
                     try:
                         if not self._config_applied:
                             await asyncio.to_thread(self.load_config)
@@ -94,6 +98,7 @@ class AlertWorker:
                     timeout = await asyncio.to_thread(self._seconds_until_due)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+                    await asyncio.sleep(started + MIN_PASS_INTERVAL_SECONDS - loop.time())
         finally:
             for task in listeners:
                 task.cancel()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, and_, cast, delete, exists, func, insert, or_, select
+from sqlalchemy import Date, Table, and_, bindparam, cast, delete, exists, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from cipulse.db import tx_memo
 from cipulse.models import (
     Job,
     JobDaily,
@@ -60,30 +62,30 @@ def _hour_of(moment: datetime) -> tuple[date, int]:
     return utc.date(), utc.hour
 
 
-def _mark(session: Session, repo_id: int, slices: Sequence[tuple[date, int]]) -> None:
-    if not slices:
-        return
-    dialect = session.get_bind().dialect.name
-    stmt = (sqlite_insert if dialect == "sqlite" else pg_insert)(RollupDirtyDay)
-    now = utcnow()
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["repository_id", "day", "hour"],
-            set_={"marked_at": stmt.excluded.marked_at},
-        ),
-        [{"repository_id": repo_id, "day": d, "hour": h, "marked_at": now} for d, h in slices],
+def _dirty_upsert(insert_: Any) -> Any:
+    stmt = insert_(RollupDirtyDay.__table__)
+    return stmt.on_conflict_do_update(
+        index_elements=["repository_id", "day", "hour"],
+        set_={"marked_at": stmt.excluded.marked_at},
     )
 
 
-def mark_run_dirty(session: Session, run_id: int | None) -> None:
-    """The same for a run known by its row id (a job event names only its run)."""
-    if run_id is None:
+# Built once: webhook events mark an hour for every delivery.
+_DIRTY_UPSERT = {"sqlite": _dirty_upsert(sqlite_insert), "postgresql": _dirty_upsert(pg_insert)}
+
+
+def _mark(session: Session, repo_id: int, slices: Sequence[tuple[date, int]]) -> None:
+    # A batch of webhook deliveries marks the same few hours over and over: each once will do.
+    marked = tx_memo(session, "dirty_marks")
+    todo = [(d, h) for d, h in slices if (repo_id, d, h) not in marked]
+    if not todo:
         return
-    row = session.execute(
-        select(WorkflowRun.repository_id, WorkflowRun.created_at).where(WorkflowRun.id == run_id)
-    ).first()
-    if row is not None:
-        mark_dirty(session, row[0], [row[1]])
+    now = utcnow()
+    session.execute(
+        _DIRTY_UPSERT[session.get_bind().dialect.name],
+        [{"repository_id": repo_id, "day": d, "hour": h, "marked_at": now} for d, h in todo],
+    )
+    marked.update(dict.fromkeys((repo_id, d, h) for d, h in todo))
 
 
 def mark_all_dirty(session: Session, repo_id: int | None = None) -> int:
@@ -117,6 +119,35 @@ def claim_dirty(session: Session, *, limit: int) -> list[tuple[int, date, int]]:
         .with_for_update(skip_locked=True)
     )
     return [(r, d, h) for r, d, h in session.execute(stmt).all()]
+
+
+def oldest_dirty(session: Session, *, limit: int) -> list[tuple[int, date, int, datetime]]:
+    """The oldest marks with their version, read without claiming them (SQLite)."""
+    stmt = (
+        select(
+            RollupDirtyDay.repository_id,
+            RollupDirtyDay.day,
+            RollupDirtyDay.hour,
+            RollupDirtyDay.marked_at,
+        )
+        .order_by(RollupDirtyDay.marked_at)
+        .limit(limit)
+    )
+    return [(r, d, h, m) for r, d, h, m in session.execute(stmt).all()]
+
+
+def clear_unchanged(session: Session, marks: Iterable[tuple[int, date, int, datetime]]) -> None:
+    """Drop these marks unless a write has marked them again since they were read."""
+    table = typing.cast(Table, RollupDirtyDay.__table__)
+    stmt = delete(table).where(
+        table.c.repository_id == bindparam("b_repo"),
+        table.c.day == bindparam("b_day"),
+        table.c.hour == bindparam("b_hour"),
+        table.c.marked_at == bindparam("b_marked"),
+    )
+    rows = [{"b_repo": r, "b_day": d, "b_hour": h, "b_marked": m} for r, d, h, m in marks]
+    if rows:
+        session.execute(stmt, rows)
 
 
 def clear_dirty(

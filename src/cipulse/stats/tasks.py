@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 20
 EVERY_SECONDS = 5.0
+MAX_DEFER_SECONDS = 30.0  # the longest a pass waits for a webhook burst to end
 HOURLY_DAYS = 2  # today and yesterday: late webhooks of yesterday's runs still arrive
 COMPACT_LOOKBACK = 30  # days before the hourly span searched for hours left to compact
 
@@ -41,25 +43,82 @@ def hourly_from(now: datetime) -> date:
     return stats_repo.utc_day(now) - timedelta(days=HOURLY_DAYS - 1)
 
 
-def refresh(
-    session: Session, repo_id: int, day: date, hours: Iterable[int], *, hourly: bool
-) -> None:
+@dataclass
+class Plan:
+    """A repository-day's rollup rows, computed from raw rows and ready to replace the stored."""
+
+    repo_id: int
+    day: date
+    hours: set[int] | None  # the hours whose rows are replaced; None: all the day's rows
+    rows: list[tuple[int, compute.DayRollup]]  # (hour, or WHOLE_DAY, and its rollup)
+
+
+def plan(session: Session, repo_id: int, day: date, hours: Iterable[int], *, hourly: bool) -> Plan:
     """Recompute the marked hours of a day (all of it when it is, or must become, whole)."""
     hours = set(hours)
     if hourly and WHOLE_DAY not in hours and not stats_repo.whole_days(session, [(repo_id, day)]):
-        for hour in sorted(hours):
-            rollup = compute.rollup_day(*stats_repo.raw_day(session, repo_id, day, hour=hour))
-            stats_repo.delete_rollups(session, repo_id, day, [hour])
-            stats_repo.insert_rollup(session, repo_id, day, rollup, hour=hour)
-        return
+        rows = [
+            (hour, compute.rollup_day(*stats_repo.raw_day(session, repo_id, day, hour=hour)))
+            for hour in sorted(hours)
+        ]
+        return Plan(repo_id, day, hours, rows)
     runs, jobs = stats_repo.raw_day(session, repo_id, day)
-    stats_repo.delete_rollups(session, repo_id, day)
     if not hourly:
-        stats_repo.insert_rollup(session, repo_id, day, compute.rollup_day(runs, jobs))
-        return
-    for hour, (hour_runs, hour_jobs) in sorted(compute.split_hours(runs, jobs).items()):
-        rollup = compute.rollup_day(hour_runs, hour_jobs)
-        stats_repo.insert_rollup(session, repo_id, day, rollup, hour=hour)
+        return Plan(repo_id, day, None, [(WHOLE_DAY, compute.rollup_day(runs, jobs))])
+    split = sorted(compute.split_hours(runs, jobs).items())
+    return Plan(repo_id, day, None, [(h, compute.rollup_day(r, j)) for h, (r, j) in split])
+
+
+def write(session: Session, planned: Plan) -> None:
+    stats_repo.delete_rollups(session, planned.repo_id, planned.day, planned.hours)
+    for hour, rollup in planned.rows:
+        stats_repo.insert_rollup(session, planned.repo_id, planned.day, rollup, hour=hour)
+
+
+def refresh(
+    session: Session, repo_id: int, day: date, hours: Iterable[int], *, hourly: bool
+) -> None:
+    write(session, plan(session, repo_id, day, hours, hourly=hourly))
+
+
+def _by_day(marks: Iterable[tuple[int, date, int]]) -> dict[tuple[int, date], set[int]]:
+    by_day: dict[tuple[int, date], set[int]] = {}
+    for repo_id, day, hour in marks:
+        by_day.setdefault((repo_id, day), set()).add(hour)
+    return by_day
+
+
+def _claimed_pass(db: Database, batch: int, first_hourly: date) -> tuple[int, int]:
+    """PostgreSQL: claim marks (other workers skip them) and recompute them in one transaction."""
+    with db.write() as uow:
+        claimed = stats_repo.claim_dirty(uow.session, limit=batch)
+        by_day = _by_day(claimed)
+        for (repo_id, day), hours in by_day.items():
+            refresh(uow.session, repo_id, day, hours, hourly=day >= first_hourly)
+            stats_repo.clear_dirty(uow.session, repo_id, day, hours)
+    return len(claimed), len(by_day)
+
+
+def _snapshot_pass(db: Database, batch: int, first_hourly: date) -> tuple[int, int]:
+    """SQLite: recompute from a read snapshot, then write the rows in a short transaction.
+
+    SQLite has one writer at a time; recomputing a busy hour inside the write transaction held
+    the lock long enough to delay every webhook acknowledgement behind it. A mark written again
+    after the snapshot has a newer ``marked_at``, so it stays and the hour is redone next time.
+    """
+    with db.read() as session:
+        marks = stats_repo.oldest_dirty(session, limit=batch)
+        by_day = _by_day((r, d, h) for r, d, h, _ in marks)
+        plans = [
+            plan(session, repo_id, day, hours, hourly=day >= first_hourly)
+            for (repo_id, day), hours in by_day.items()
+        ]
+    if marks:
+        with db.write() as uow:
+            for planned in plans:
+                write(uow.session, planned)
+            stats_repo.clear_unchanged(uow.session, marks)
+    return len(marks), len(by_day)
 
 
 def rollup_pending(
@@ -71,19 +130,13 @@ def rollup_pending(
 ) -> int:
     """Recompute dirty slices until none is left (or ``max_batches``); answers how many days."""
     first_hourly = hourly_from(now or utcnow())
+    one_pass = _snapshot_pass if db.is_sqlite else _claimed_pass
     done = batches = 0
     while max_batches is None or batches < max_batches:
-        with db.write() as uow:
-            claimed = stats_repo.claim_dirty(uow.session, limit=batch)
-            by_day: dict[tuple[int, date], set[int]] = {}
-            for repo_id, day, hour in claimed:
-                by_day.setdefault((repo_id, day), set()).add(hour)
-            for (repo_id, day), hours in by_day.items():
-                refresh(uow.session, repo_id, day, hours, hourly=day >= first_hourly)
-                stats_repo.clear_dirty(uow.session, repo_id, day, hours)
-        done += len(by_day)
+        marks, days = one_pass(db, batch, first_hourly)
+        done += days
         batches += 1
-        if len(claimed) < batch:
+        if marks < batch:
             break
     compact(db, first_hourly)
     return done
@@ -104,8 +157,19 @@ def compact(db: Database, first_hourly: date) -> int:
 
 
 async def rollup_forever(ctx: AppContext, *, every_seconds: float = EVERY_SECONDS) -> None:
-    """Started from the lifespan; stops on cancel."""
+    """Started from the lifespan; stops on cancel.
+
+    A pass recomputes whole hours in Python, which holds the GIL that the webhook answers need;
+    while deliveries keep arriving it waits, up to ``MAX_DEFER_SECONDS``. Reads stay exact
+    meanwhile: they fold in the marked hours from raw rows.
+    """
+    deferred = 0.0
     while True:
+        if deferred < MAX_DEFER_SECONDS and ctx.webhook_worker.answered_within(1.0):
+            await asyncio.sleep(1.0)
+            deferred += 1.0
+            continue
+        deferred = 0.0
         try:
             await asyncio.to_thread(rollup_pending, ctx.db)
         except Exception:

@@ -265,7 +265,12 @@ def _job_run_placeholder(insert_: Any) -> Any:
     )
 
 
-_RUN_ID = select(WorkflowRun.__table__.c.id, WorkflowRun.__table__.c.status).where(
+_RUN_ID = select(
+    WorkflowRun.__table__.c.id,
+    WorkflowRun.__table__.c.status,
+    WorkflowRun.__table__.c.repository_id,
+    WorkflowRun.__table__.c.created_at,
+).where(
     WorkflowRun.__table__.c.github_id == bindparam("run_github_id"),
     WorkflowRun.__table__.c.run_attempt == bindparam("run_attempt"),
 )
@@ -333,13 +338,14 @@ def apply_job_event(session: Session, repo_id: int, job: JobData) -> bool:
     keys = {"run_github_id": job.run_github_id, "run_attempt": job.run_attempt}
     # Usually the run is stored and at least as far on: one read, no write.
     found = session.execute(_RUN_ID, keys).first()
-    run_id = found[0] if found else None
     if found is None or STATUS_RANK[run_status] > STATUS_RANK.get(found[1], 0):
         session.execute(
             _built(session, _job_run_placeholder),
             {"github_id": job.run_github_id, "run_attempt": job.run_attempt, **placeholder},
         )
-        run_id = session.execute(_RUN_ID, keys).scalar()
+        found = session.execute(_RUN_ID, keys).first()
+    assert found is not None  # just upserted
+    run_id = found[0]
     values = {
         "run_id": run_id,
         "run_attempt": job.run_attempt,
@@ -379,7 +385,7 @@ def apply_job_event(session: Session, repo_id: int, job: JobData) -> bool:
                 for s in {s.number: s for s in job.steps}.values()
             ],
         )
-    stats_repo.mark_run_dirty(session, run_id)
+    stats_repo.mark_dirty(session, found[2], [found[3]])
     return True
 
 

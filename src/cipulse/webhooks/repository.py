@@ -83,7 +83,7 @@ _CLAIM = {
 }
 _FINISH = (
     update(_TABLE)
-    .where(_T.id == bindparam("b_id"))
+    .where(_T.id.in_(bindparam("b_ids", expanding=True)))
     .values(
         state=bindparam("b_state"),
         processed_at=bindparam("b_now"),
@@ -122,8 +122,10 @@ def claim_due(session: Session, *, now: datetime, limit: int = 50) -> list[Webho
     )
 
 
-def finish(session: Session, delivery_id: int, *, state: str, now: datetime) -> None:
-    session.execute(_FINISH, {"b_id": delivery_id, "b_state": state, "b_now": now})
+def finish(session: Session, delivery_ids: Sequence[int], *, state: str, now: datetime) -> None:
+    """Record that these deliveries were processed (or ignored) in this transaction."""
+    if delivery_ids:
+        session.execute(_FINISH, {"b_ids": list(delivery_ids), "b_state": state, "b_now": now})
 
 
 def fail(session: Session, delivery_id: int, *, error: str, now: datetime, base: float) -> str:

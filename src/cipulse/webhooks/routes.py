@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -43,6 +42,11 @@ async def _read_capped(request: Request, limit: int) -> bytes:
 )
 async def receive(request: Request, ctx: Annotated[AppContext, Depends(get_ctx)]) -> JSONResponse:
     """Verify, store the raw delivery, answer at once; it is processed after the answer."""
+    with ctx.webhook_worker.acknowledging():
+        return await _receive(request, ctx)
+
+
+async def _receive(request: Request, ctx: AppContext) -> JSONResponse:
     settings = ctx.settings
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     if secret is None and not settings.webhook_allow_unsigned:
@@ -62,16 +66,7 @@ async def receive(request: Request, ctx: Annotated[AppContext, Depends(get_ctx)]
     except DeliveryError as exc:
         raise HTTPException(400, detail=str(exc)) from None
 
-    def store() -> int | None:
-        with ctx.db.write() as uow:
-            stored = inbox.store(uow.session, delivery, body, now=utcnow())
-            if stored is not None:
-                if not settings.webhook_worker_in_serve:
-                    inbox.announce(uow.session)
-                uow.after_commit(ctx.webhook_worker.wake)
-            return stored
-
-    stored_id = await asyncio.to_thread(store)
+    stored_id = await ctx.inbox_writer.store(delivery, body)
     answer = Accepted(
         status="queued" if stored_id is not None else "duplicate",
         id=stored_id,

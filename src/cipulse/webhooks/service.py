@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from cipulse.db import tx_memo
 from cipulse.github.schemas import parse_job, parse_run
 from cipulse.sync import repository as store
 from cipulse.webhooks import repository as inbox
@@ -31,12 +32,26 @@ def _repo_id(session: Session, payload: dict[str, Any]) -> int | None:
     repo = payload.get("repository")
     if not isinstance(repo, dict) or not isinstance(repo.get("full_name"), str):
         return None
-    row = store.ensure_repo(session, repo["full_name"])
-    store.update_repo_from_github(session, row.id, repo)
+    # Deliveries processed in one transaction mostly name the same few repositories, as
+    # GitHub describes them the same way: look each up and update it once per transaction.
     installation = payload.get("installation")
-    if isinstance(installation, dict) and isinstance(installation.get("id"), int):
-        row.installation_id = installation["id"]
-    return row.id
+    installation_id = (
+        installation["id"]
+        if isinstance(installation, dict) and isinstance(installation.get("id"), int)
+        else None
+    )
+    described = (repo.get("id"), repo.get("default_branch"), repo.get("html_url"), installation_id)
+    known = tx_memo(session, "repos")
+    key = repo["full_name"]
+    seen = known.get(key)
+    if seen is not None and seen[1] == described:
+        return int(seen[0].id)
+    row = seen[0] if seen is not None else store.ensure_repo(session, repo["full_name"])
+    store.update_repo_from_github(session, row.id, repo)
+    if installation_id is not None:
+        row.installation_id = installation_id
+    known[key] = (row, described)  # holding the row keeps it in the session's identity map
+    return int(row.id)
 
 
 def on_workflow_run(session: Session, payload: dict[str, Any], now: datetime) -> Outcome:
