@@ -34,7 +34,9 @@ _STORE = {
 
 def store(session: Session, delivery: Delivery, body: bytes, *, now: datetime) -> int | None:
     """Insert the raw delivery; None when this hook delivered this id before (a duplicate)."""
-    row = session.execute(
+    # On the connection: the ORM's execution layer would double this insert's CPU, and the
+    # answers' writer has no ORM state to flush first.
+    row = session.connection().execute(
         _STORE[session.get_bind().dialect.name],
         {
             "hook_id": delivery.hook_id,
