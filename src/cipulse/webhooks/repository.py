@@ -36,8 +36,9 @@ def store(session: Session, delivery: Delivery, body: bytes, *, now: datetime) -
     """Insert the raw delivery; None when this hook delivered this id before (a duplicate)."""
     # On the connection: the ORM's execution layer would double this insert's CPU, and the
     # answers' writer has no ORM state to flush first.
-    row = session.connection().execute(
-        _STORE[session.get_bind().dialect.name],
+    connection = session.connection()
+    row = connection.execute(
+        _STORE[connection.dialect.name],
         {
             "hook_id": delivery.hook_id,
             "delivery_id": delivery.delivery_id,
