@@ -14,6 +14,12 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 _identity: tuple[int, str] | None = None
 
@@ -66,3 +72,55 @@ def holder_is_dead(holder: str | None) -> bool:
         return False  # an old-style host:pid holder, or a random token: cannot tell
     current = start_time(pid)
     return current is not None and current != start
+
+
+# -- claiming rows of a work queue --------------------------------------------------------------
+
+
+def release_dead(session: Session, model: Any, now: datetime) -> None:
+    """Free at once the claims of holders that are certainly gone (see ``holder_is_dead``)."""
+    holders = session.scalars(
+        select(model.claimed_by).where(model.claimed_until >= now).distinct()
+    ).all()
+    for holder in holders:
+        if holder_is_dead(holder):
+            session.execute(
+                update(model)
+                .where(model.claimed_by == holder)
+                .values(claimed_until=None, claimed_by=None)
+            )
+
+
+def claim_pending(
+    session: Session,
+    model: Any,
+    *,
+    now: datetime,
+    limit: int,
+    seconds: float,
+    order_by: Sequence[Any],
+) -> list[int]:
+    """Claim up to ``limit`` due ``pending`` rows of ``model`` for this process; their ids.
+
+    ``model`` has ``id``, ``state``, ``next_attempt_at``, ``claimed_until`` and ``claimed_by``.
+    Each row is taken by a conditional ``UPDATE``, so two processes never both get one.
+    """
+    release_dead(session, model, now)
+    free = or_(model.claimed_until.is_(None), model.claimed_until < now)
+    ids = session.scalars(
+        select(model.id)
+        .where(model.state == "pending", model.next_attempt_at <= now, free)
+        .order_by(*order_by)
+        .limit(limit)
+    ).all()
+    me = process_id()
+    mine = []
+    for row_id in ids:
+        result = session.execute(
+            update(model)
+            .where(model.id == row_id, model.state == "pending", free)
+            .values(claimed_until=now + timedelta(seconds=seconds), claimed_by=me)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            mine.append(row_id)
+    return mine

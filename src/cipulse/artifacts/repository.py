@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from cipulse.claims import holder_is_dead, process_id
+from cipulse.claims import claim_pending
 from cipulse.models import Artifact, ArtifactFile, ArtifactScan, Repository, Workflow, WorkflowRun
 
 CLAIM_SECONDS = 900.0
@@ -87,39 +87,11 @@ def discover_runs(session: Session, *, now: datetime, since: datetime | None, li
     return len(rows)
 
 
-def _release_dead(session: Session, model: Any, now: datetime) -> None:
-    holders = session.scalars(
-        select(model.claimed_by).where(model.claimed_until >= now).distinct()
-    ).all()
-    for holder in holders:
-        if holder_is_dead(holder):
-            session.execute(
-                update(model)
-                .where(model.claimed_by == holder)
-                .values(claimed_until=None, claimed_by=None)
-            )
-
-
 def _claim(session: Session, model: Any, *, now: datetime, limit: int) -> list[int]:
-    _release_dead(session, model, now)
-    free = or_(model.claimed_until.is_(None), model.claimed_until < now)
-    ids = session.scalars(
-        select(model.id)
-        .where(model.state == "pending", model.next_attempt_at <= now, free)
-        .order_by(model.next_attempt_at, model.id.desc())
-        .limit(limit)
-    ).all()
-    me = process_id()
-    mine = []
-    for row_id in ids:
-        result = session.execute(
-            update(model)
-            .where(model.id == row_id, model.state == "pending", free)
-            .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS), claimed_by=me)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            mine.append(row_id)
-    return mine
+    order = (model.next_attempt_at, model.id.desc())
+    return claim_pending(
+        session, model, now=now, limit=limit, seconds=CLAIM_SECONDS, order_by=order
+    )
 
 
 def claim_scans(session: Session, *, now: datetime, limit: int = 20) -> list[ArtifactScan]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from cipulse.claims import holder_is_dead, process_id
+from cipulse.claims import claim_pending, process_id
 from cipulse.models import Job, JobLog, Repository, WorkflowRun
 
 CLAIM_SECONDS = 900.0
@@ -72,39 +72,12 @@ def discover(session: Session, *, now: datetime, all_jobs: bool, limit: int = 50
     return len(ids)
 
 
-def _release_dead(session: Session, now: datetime) -> None:
-    holders = session.scalars(
-        select(JobLog.claimed_by).where(JobLog.claimed_until >= now).distinct()
-    ).all()
-    for holder in holders:
-        if holder_is_dead(holder):
-            session.execute(
-                update(JobLog)
-                .where(JobLog.claimed_by == holder)
-                .values(claimed_until=None, claimed_by=None)
-            )
-
-
 def claim(session: Session, *, now: datetime, limit: int) -> list[Target]:
     """Claim up to ``limit`` due rows for this process; newest jobs first."""
-    _release_dead(session, now)
-    free = or_(JobLog.claimed_until.is_(None), JobLog.claimed_until < now)
-    ids = session.scalars(
-        select(JobLog.id)
-        .where(JobLog.state == "pending", JobLog.next_attempt_at <= now, free)
-        .order_by(JobLog.next_attempt_at, JobLog.job_id.desc())
-        .limit(limit)
-    ).all()
-    me = process_id()
-    mine = []
-    for row_id in ids:
-        result = session.execute(
-            update(JobLog)
-            .where(JobLog.id == row_id, JobLog.state == "pending", free)
-            .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS), claimed_by=me)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            mine.append(row_id)
+    order = (JobLog.next_attempt_at, JobLog.job_id.desc())
+    mine = claim_pending(
+        session, JobLog, now=now, limit=limit, seconds=CLAIM_SECONDS, order_by=order
+    )
     if not mine:
         return []
     rows = session.execute(
