@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from cipulse.db import WRITE_OPTION
 from cipulse.models import Job, Repository, Workflow, WorkflowRun
 from cipulse.stats import repository as stats_repo
 
@@ -73,6 +74,10 @@ def generate(
     progress: Callable[[int], None] | None = None,
 ) -> Generated:
     """Insert about ``runs`` workflow runs (plus re-run attempts) over the last ``days``."""
+    # Writing transactions from the start (BEGIN IMMEDIATE on SQLite): _setup reads the highest
+    # ids and then inserts, and a deferred transaction that another writer overtook between
+    # the two fails at once with "database is locked" instead of waiting its turn.
+    engine = engine.execution_options(**{WRITE_OPTION: True})
     rng = random.Random(seed)
     out = Generated(repositories=repositories)
     with engine.begin() as conn:
@@ -182,7 +187,7 @@ def generate_sqlite_bulk(
         raise ValueError("generate_sqlite_bulk needs a SQLite file database")
     rng = random.Random(seed)
     out = Generated(repositories=repositories)
-    with engine.begin() as conn:
+    with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:  # as in generate()
         repos, workflows, base_run, base_job = _setup(conn, repositories, seed, now)
     engine.dispose()
     con = sqlite3.connect(engine.url.database, isolation_level=None)
